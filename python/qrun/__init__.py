@@ -1,0 +1,50 @@
+"""qrun: a sync-first job queue and prefork worker runner on Redis/Valkey Streams.
+
+    import qrun
+    queue = qrun.Queue("emails")
+
+    @queue.task(retries=3)
+    def send_email(to: str, subject: str) -> None: ...
+
+    send_email.enqueue(to="a@b.c", subject="hi")
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .errors import (
+    CodecError,
+    ConfigurationError,
+    InvalidNameError,
+    PayloadError,
+    QrunError,
+    Retry,
+    ScriptError,
+    UnknownTaskError,
+)
+from .job import EnqueuedJob, Job, current_job
+from .queue import Queue
+from .task import Task
+
+try:
+    __version__ = version("qrun")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "CodecError",
+    "ConfigurationError",
+    "EnqueuedJob",
+    "InvalidNameError",
+    "Job",
+    "PayloadError",
+    "QrunError",
+    "Queue",
+    "Retry",
+    "ScriptError",
+    "Task",
+    "UnknownTaskError",
+    "__version__",
+    "current_job",
+]

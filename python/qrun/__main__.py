@@ -1,0 +1,5 @@
+"""``python -m qrun`` is the ``qrun`` command."""
+
+from .cli import main
+
+main()

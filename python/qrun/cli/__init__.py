@@ -1,0 +1,48 @@
+"""The ``qrun`` command: ``qrun [run] [OPTIONS] module:queue`` and operator subcommands.
+
+``qrun --workers 8 app:queue`` is short for ``qrun run --workers 8 app:queue``: anything
+that is not a subcommand name is handed to ``run``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import click
+
+from .. import __version__
+
+
+class _DefaultToRun(click.Group):
+    """A group that treats ``qrun ARGS`` as ``qrun run ARGS`` unless ARGS names a subcommand."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        passthrough = {"--help", "-h", "--version"}
+        if args and args[0] not in self.commands and args[0] not in passthrough:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_DefaultToRun, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="qrun")
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+def main(log_level: str) -> None:
+    """qrun: a job queue and prefork worker runner on Redis/Valkey Streams."""
+    logging.basicConfig(
+        level=log_level.upper(),
+        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _register(*commands: Any) -> None:
+    for command in commands:
+        main.add_command(command)
+
+
+from .demo import demo  # noqa: E402
+from .queues import stats  # noqa: E402
+from .run import run  # noqa: E402
+
+_register(run, demo, stats)

@@ -1,0 +1,75 @@
+"""Turning a URL into Redis connections: one client per process, raw connections for hot paths.
+
+``redis://``, ``rediss://`` (TLS) and ``unix://`` URLs with user, password and db are
+supported through redis-py. Clients are never shared across ``fork()``: a client remembers
+the pid that made it and is rebuilt in a child.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+from redis.connection import Connection
+
+from .errors import ConfigurationError
+from .settings import DEFAULT_URL, URL_ENV_VAR
+
+_SCHEMES = ("redis", "rediss", "unix")
+
+
+def resolve_url(url: str | None) -> str:
+    """The URL to use: the argument, else ``$QRUN_URL``, else the local default."""
+    chosen = url or os.environ.get(URL_ENV_VAR) or DEFAULT_URL
+    scheme = urlsplit(chosen).scheme
+    if scheme not in _SCHEMES:
+        raise ConfigurationError(
+            f"server URL {redact(chosen)!r} must start with redis://, rediss:// or unix://"
+        )
+    return chosen
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced, for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def make_client(url: str) -> redis.Redis:
+    """A redis-py client with qrun's connection settings (RESP2, raw bytes, keepalive).
+
+    RESP2 is pinned because the codec decodes XREADGROUP replies in their RESP2 shape.
+    """
+    return redis.Redis.from_url(url, protocol=2, socket_keepalive=True, health_check_interval=30)
+
+
+def make_raw_connection(client: redis.Redis) -> Connection:
+    """A connection of the client's pool that the caller owns, for pipelined raw RESP.
+
+    Workers keep their blocking XREADGROUP on such a connection so it never stalls the
+    client's other commands.
+    """
+    connection: Connection = client.connection_pool.make_connection()
+    connection.connect()
+    return connection
+
+
+class ProcessLocalClient:
+    """A client that is rebuilt after ``fork()``, so parent and child never share sockets."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._client: redis.Redis | None = None
+        self._pid = 0
+
+    def get(self) -> redis.Redis:
+        if self._client is None or self._pid != os.getpid():
+            self._client = make_client(self.url)
+            self._pid = os.getpid()
+        return self._client

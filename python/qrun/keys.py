@@ -1,0 +1,67 @@
+"""Key names for a queue, and the validation that keeps names safe to put in keys.
+
+Every key of one queue shares the hash tag ``{prefix:queue}`` so each Lua script touches one
+cluster slot and qrun runs unchanged on Redis/Valkey Cluster.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import InvalidNameError
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}")
+_TASK = re.compile(r"[A-Za-z_][A-Za-z0-9_.:<>\-]{0,199}")
+
+
+def validate_name(kind: str, name: object) -> str:
+    """Return ``name`` if it may be a queue name or key prefix, else raise InvalidNameError."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InvalidNameError(
+            f"{kind} name {name!r} is not valid: use 1-100 characters from letters, digits, "
+            "'_', '.', '-', starting with a letter or digit (no spaces, ':', '{' or '}')"
+        )
+    return name
+
+
+def validate_task_name(name: object) -> str:
+    """Return ``name`` if it may name a task, else raise InvalidNameError."""
+    if not isinstance(name, str) or not _TASK.fullmatch(name):
+        raise InvalidNameError(
+            f"task name {name!r} is not valid: use 1-200 characters from letters, digits, "
+            "'_', '.', ':', '<', '>', '-', starting with a letter or '_'"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class QueueKeys:
+    """The keys of one queue (all in one cluster slot)."""
+
+    prefix: str
+    queue: str
+
+    @property
+    def tag(self) -> str:
+        return f"{{{self.prefix}:{self.queue}}}"
+
+    @property
+    def stream(self) -> str:
+        """Stream of ready and in-flight jobs; entries are deleted once acked or moved."""
+        return f"{self.tag}:stream"
+
+    @property
+    def delayed(self) -> str:
+        """Sorted set of jobs waiting for their time (score: due time in ms)."""
+        return f"{self.tag}:delayed"
+
+    @property
+    def dead(self) -> str:
+        """Stream of dead-lettered jobs, with the reason each one died."""
+        return f"{self.tag}:dead"
+
+    @property
+    def stats(self) -> str:
+        """Hash of counters: succeeded, retried, dead."""
+        return f"{self.tag}:stats"

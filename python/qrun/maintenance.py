@@ -1,0 +1,64 @@
+"""The supervisor's maintenance thread: the periodic work no single worker owns.
+
+Today: promoting due delayed jobs and noticing when every queue has settled (for
+``--burst``). It runs in the supervisor, never in workers; forked workers never reuse its sockets
+because each queue's client is rebuilt in a new process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+from redis.exceptions import RedisError
+
+from . import settings
+from .queue import Queue
+
+log = logging.getLogger(__name__)
+
+
+class Maintenance:
+    """Runs :meth:`tick` every ``interval_s`` on a daemon thread until stopped."""
+
+    def __init__(self, queues: Sequence[Queue], interval_s: float = settings.MAINTENANCE_INTERVAL_S) -> None:
+        self.queues = list(queues)
+        self.interval_s = interval_s
+        #: Set once a tick saw every queue with nothing ready, in flight or delayed.
+        self.idle = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failing = False
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="qrun-maintenance", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def tick(self) -> None:
+        """One pass: promote what is due, then record whether everything has settled."""
+        idle = True
+        for queue in self.queues:
+            queue.promote_due()
+            idle = idle and queue.is_idle()
+        if idle:
+            self.idle.set()
+        else:
+            self.idle.clear()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.tick()
+                if self._failing:
+                    log.warning("maintenance: server reachable again")
+                    self._failing = False
+            except RedisError as error:
+                if not self._failing:  # once per outage, not once per tick
+                    log.warning("maintenance: server unreachable (%s); retrying", error)
+                    self._failing = True

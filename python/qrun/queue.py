@@ -1,0 +1,337 @@
+"""A named queue: its tasks, its keys, and the producer side (enqueue, delays, stats)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar, overload
+
+import redis
+from redis.exceptions import NoScriptError, ResponseError
+
+from . import codec, scripts, settings
+from .connection import ProcessLocalClient, resolve_url
+from .errors import ConfigurationError, PayloadError
+from .job import EnqueuedJob
+from .keys import QueueKeys, validate_name, validate_task_name
+from .task import RetryPolicy, Task
+
+F = TypeVar("F", bound=Callable[..., Any])
+TaskRef = Task[..., Any] | str
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Queue:
+    """A queue of jobs on one Redis/Valkey stream, shared by every worker that serves it.
+
+    ``url`` defaults to ``$QRUN_URL``, else ``redis://127.0.0.1:6379/0``; ``prefix``
+    namespaces every key (one per deployment or tenant). ``retries``, ``backoff_base`` and
+    ``backoff_cap`` (seconds) are the defaults of the queue's tasks.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        url: str | None = None,
+        *,
+        prefix: str = settings.DEFAULT_PREFIX,
+        retries: int = settings.DEFAULT_RETRIES,
+        backoff_base: float = settings.DEFAULT_BACKOFF_BASE_S,
+        backoff_cap: float = settings.DEFAULT_BACKOFF_CAP_S,
+    ) -> None:
+        self.name = validate_name("queue", name)
+        self.prefix = validate_name("prefix", prefix)
+        self.url = resolve_url(url)
+        self.keys = QueueKeys(self.prefix, self.name)
+        self.default_policy = RetryPolicy(retries, float(backoff_base), float(backoff_cap))
+        self.tasks: dict[str, Task[..., Any]] = {}
+        self._client = ProcessLocalClient(self.url)
+
+    def __repr__(self) -> str:
+        return f"<qrun.Queue {self.name!r} prefix={self.prefix!r}>"
+
+    @property
+    def redis(self) -> redis.Redis:
+        """This process's client for the queue's server (rebuilt after fork)."""
+        return self._client.get()
+
+    # -- declaring tasks ---------------------------------------------------------------
+
+    @overload
+    def task(self, func: F, /) -> Task[..., Any]: ...
+
+    @overload
+    def task(
+        self,
+        func: None = None,
+        /,
+        *,
+        name: str | None = None,
+        retries: int | None = None,
+        backoff_base: float | None = None,
+        backoff_cap: float | None = None,
+    ) -> Callable[[F], Task[..., Any]]: ...
+
+    def task(
+        self,
+        func: Callable[..., Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        retries: int | None = None,
+        backoff_base: float | None = None,
+        backoff_cap: float | None = None,
+    ) -> Any:
+        """Register a function as a task of this queue (usable bare or with options).
+
+        The task name defaults to ``module.qualname``; it is what travels in the job, so
+        producers and workers must agree on it.
+        """
+
+        def register(function: Callable[..., Any]) -> Task[..., Any]:
+            task_name = validate_task_name(
+                name or f"{function.__module__}.{function.__qualname__}"
+            )
+            if task_name in self.tasks and self.tasks[task_name].func is not function:
+                raise ConfigurationError(
+                    f"queue {self.name!r} already has a task named {task_name!r}; "
+                    "pass name=... to tell them apart"
+                )
+            policy = RetryPolicy(
+                self.default_policy.retries if retries is None else retries,
+                float(backoff_base or self.default_policy.backoff_base_s),
+                float(backoff_cap or self.default_policy.backoff_cap_s),
+            )
+            registered: Task[..., Any] = Task(self, function, task_name, policy)
+            self.tasks[task_name] = registered
+            return registered
+
+        if func is not None:
+            return register(func)
+        return register
+
+    # -- enqueueing ----------------------------------------------------------------------
+
+    def _task_name(self, task: TaskRef) -> str:
+        if isinstance(task, Task):
+            if task.queue is not self:
+                raise ConfigurationError(
+                    f"{task!r} belongs to queue {task.queue.name!r}, not {self.name!r}"
+                )
+            return task.name
+        return validate_task_name(task)
+
+    def enqueue(self, task: TaskRef, /, *args: Any, **kwargs: Any) -> EnqueuedJob:
+        """Queue one job now; arguments are checked (JSON, signature) before anything is sent."""
+        name = self._task_name(task)
+        _check_signature(task, args, kwargs)
+        job_id = _new_job_id()
+        try:
+            command = codec.pack_enqueue(
+                scripts.ENQUEUE.sha, self._enqueue_keys(), [(job_id, name, args, kwargs)], 1, _now_ms()
+            )
+        except PayloadError as error:
+            raise _explain(error, task, name) from None
+        self._send_packed([command])
+        return EnqueuedJob(job_id, name, self.name)
+
+    def enqueue_many(
+        self,
+        task: TaskRef,
+        items: Iterable[Mapping[str, Any] | Sequence[Any]],
+        *,
+        batch_size: int = settings.ENQUEUE_BATCH_SIZE,
+    ) -> list[str]:
+        """Queue one job per item in a few round trips; return their ids in item order.
+
+        Each item is a dict of keyword arguments or a tuple/list of positional arguments.
+        Every item is encoded before the first batch is sent, so a bad argument enqueues
+        nothing. Batches are atomic one by one, not as a whole, if the connection fails.
+        """
+        if batch_size < 1:
+            raise ConfigurationError(f"batch_size must be >= 1, got {batch_size!r}")
+        name = self._task_name(task)
+        jobs = [_job_tuple(name, item, index) for index, item in enumerate(items)]
+        keys = self._enqueue_keys()
+        enqueued_at = _now_ms()
+        commands = []
+        for start in range(0, len(jobs), batch_size):
+            try:
+                commands.append(
+                    codec.pack_enqueue(scripts.ENQUEUE.sha, keys, jobs[start : start + batch_size], 1, enqueued_at)
+                )
+            except PayloadError as error:
+                index = start + (error.job_index or 0)
+                raise _explain(error, task, name, index) from None
+        self._send_packed(commands)
+        return [job[0] for job in jobs]
+
+    def enqueue_in(self, delay_s: float, task: TaskRef, /, *args: Any, **kwargs: Any) -> EnqueuedJob:
+        """Queue one job to become ready after ``delay_s`` seconds."""
+        if not isinstance(delay_s, (int, float)) or not delay_s >= 0:
+            raise ConfigurationError(f"delay must be a number of seconds >= 0, got {delay_s!r}")
+        return self._schedule(_now_ms() + int(delay_s * 1000), task, args, kwargs)
+
+    def enqueue_at(self, when: datetime, task: TaskRef, /, *args: Any, **kwargs: Any) -> EnqueuedJob:
+        """Queue one job to become ready at ``when`` (naive datetimes are local time)."""
+        if not isinstance(when, datetime):
+            raise ConfigurationError(f"enqueue_at needs a datetime, got {type(when).__name__}")
+        return self._schedule(int(when.timestamp() * 1000), task, args, kwargs)
+
+    def _schedule(self, due_ms: int, task: TaskRef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> EnqueuedJob:
+        name = self._task_name(task)
+        _check_signature(task, args, kwargs)
+        try:
+            args_json, kwargs_json = codec.encode_payload(args, kwargs)
+        except PayloadError as error:
+            raise _explain(error, task, name) from None
+        job_id = _new_job_id()
+        member = codec.encode_delayed_member(job_id, name, args_json, kwargs_json, 1, _now_ms())
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(self.keys.delayed, {member: due_ms})
+            pipe.hincrby(self.keys.stats, "enqueued", 1)
+            pipe.execute()
+        return EnqueuedJob(job_id, name, self.name, due_ms)
+
+    def _enqueue_keys(self) -> list[bytes]:
+        return [self.keys.stream.encode(), self.keys.stats.encode()]
+
+    def _send_packed(self, commands: list[bytes]) -> None:
+        """Send pre-built EVALSHA commands in one write, then read every reply.
+
+        After a server restart the script cache is empty: the commands that answered
+        NOSCRIPT (and only those) are sent again once the script is loaded.
+        """
+        pool = self.redis.connection_pool
+        connection = pool.get_connection()
+        try:
+            retry = _send_and_collect(connection, commands)
+            if retry:
+                self.redis.script_load(scripts.ENQUEUE.source)
+                still_failing = _send_and_collect(connection, retry)
+                if still_failing:
+                    raise NoScriptError("enqueue script missing after SCRIPT LOAD")
+        finally:
+            pool.release(connection)
+
+    # -- the consumer group and operations ------------------------------------------------
+
+    def ensure_group(self) -> None:
+        """Create the stream and its consumer group at id 0 (idempotent, so order never matters)."""
+        try:
+            self.redis.xgroup_create(self.keys.stream, settings.CONSUMER_GROUP, id="0", mkstream=True)
+        except ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+
+    def promote_due(self, now_ms: int | None = None) -> int:
+        """Move delayed jobs that are due onto the stream; returns how many moved."""
+        moved_total = 0
+        while True:
+            moved = scripts.PROMOTE(
+                self.redis,
+                [self.keys.delayed, self.keys.stream],
+                [_now_ms() if now_ms is None else now_ms, settings.PROMOTE_BATCH_SIZE],
+            )
+            moved_total += moved
+            if moved < settings.PROMOTE_BATCH_SIZE:
+                return moved_total
+
+    def stats(self) -> dict[str, int]:
+        """Counts of this queue's jobs: waiting, in flight, delayed, dead, and lifetime counters."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xlen(self.keys.stream)
+            pipe.zcard(self.keys.delayed)
+            pipe.xlen(self.keys.dead)
+            pipe.hgetall(self.keys.stats)
+            pipe.xpending(self.keys.stream, settings.CONSUMER_GROUP)
+            # XPENDING fails with NOGROUP before any worker started: then nothing is in flight.
+            stream_len, delayed, dead, counters, pending = pipe.execute(raise_on_error=False)
+        for reply in (stream_len, delayed, dead, counters):
+            if isinstance(reply, Exception):
+                raise reply
+        in_flight = int(pending["pending"]) if isinstance(pending, dict) else 0
+        result = {
+            "ready": stream_len - in_flight,
+            "in_flight": in_flight,
+            "delayed": delayed,
+            "dead": dead,
+        }
+        for counter in ("enqueued", "succeeded", "retried", "dead_lettered"):
+            result[counter] = 0
+        for field, value in counters.items():
+            result[field.decode()] = int(value)
+        return result
+
+    def is_idle(self) -> bool:
+        """True when nothing is ready, in flight or delayed (every job has settled)."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xlen(self.keys.stream)
+            pipe.zcard(self.keys.delayed)
+            stream_len, delayed = pipe.execute()
+        return stream_len == 0 and delayed == 0
+
+    def purge(self) -> None:
+        """Delete every key of this queue: jobs, delayed jobs, dead letters and counters."""
+        self.redis.delete(self.keys.stream, self.keys.delayed, self.keys.dead, self.keys.stats)
+
+
+def _send_and_collect(connection: Any, commands: list[bytes]) -> list[bytes]:
+    connection.send_packed_command(commands)  # a list: one sendall per command
+    missing = []
+    first_error: Exception | None = None
+    for command in commands:
+        try:
+            connection.read_response()
+        except NoScriptError:
+            missing.append(command)
+        except ResponseError as error:  # keep reading so the connection stays in step
+            first_error = first_error or error
+    if first_error is not None:
+        raise first_error
+    return missing
+
+
+def _job_tuple(name: str, item: Any, index: int) -> tuple[str, str, Sequence[Any], Any]:
+    if isinstance(item, Mapping):
+        return (_new_job_id(), name, (), item if isinstance(item, dict) else dict(item))
+    if isinstance(item, (tuple, list)):
+        return (_new_job_id(), name, item, {})
+    raise PayloadError(
+        f"enqueue_many item {index} is a {type(item).__name__}: pass a dict of keyword "
+        "arguments or a tuple of positional arguments",
+        "",
+        index,
+    )
+
+
+def _check_signature(task: TaskRef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Fail at enqueue time, not on a worker, when the arguments cannot bind to the task."""
+    if isinstance(task, Task) and task.signature is not None:
+        try:
+            task.signature.bind(*args, **kwargs)
+        except TypeError as error:
+            raise TypeError(f"cannot enqueue {task.name}: {error}") from None
+
+
+def _explain(error: PayloadError, task: TaskRef, name: str, index: int | None = None) -> PayloadError:
+    """Reword a codec error so it names the task, the argument and (in a batch) the item."""
+    if not error.path:
+        return error
+    argument = task.argument_name(error.path) if isinstance(task, Task) else error.path
+    where = f" (item {index} of the batch)" if index is not None else ""
+    return PayloadError(
+        f"cannot enqueue {name}{where}: argument {argument!r} is not JSON-encodable: {error} "
+        "(use str, int, float, bool, None, lists and dicts with string keys)",
+        error.path,
+        index,
+    )

@@ -1,0 +1,96 @@
+"""A task: a function a queue knows by name, with its retry policy."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+from .errors import ConfigurationError
+from .job import EnqueuedJob
+
+if TYPE_CHECKING:
+    from .queue import Queue
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how far apart a failing task is tried again."""
+
+    retries: int
+    backoff_base_s: float
+    backoff_cap_s: float
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.retries, int) or self.retries < 0:
+            raise ConfigurationError(f"retries must be an integer >= 0, got {self.retries!r}")
+        if not self.backoff_base_s > 0:
+            raise ConfigurationError(f"backoff_base must be > 0 seconds, got {self.backoff_base_s!r}")
+        if not self.backoff_cap_s >= self.backoff_base_s:
+            raise ConfigurationError(
+                f"backoff_cap ({self.backoff_cap_s!r}) must be >= backoff_base ({self.backoff_base_s!r})"
+            )
+
+
+class Task(Generic[P, R]):
+    """A function registered on a queue. Calling it runs it here; ``enqueue`` runs it on a worker."""
+
+    def __init__(self, queue: Queue, func: Callable[P, R], name: str, policy: RetryPolicy) -> None:
+        self.queue = queue
+        self.func = func
+        self.name = name
+        self.policy = policy
+        self.signature = _signature(func)
+        self._parameters = _positional_names(self.signature)
+        self.__doc__ = func.__doc__
+        self.__name__ = getattr(func, "__name__", name)
+        self.__wrapped__ = func
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.func(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<qrun.Task {self.name} on queue {self.queue.name!r}>"
+
+    def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> EnqueuedJob:
+        """Queue one run of the task now; raises PayloadError at once if an argument is not JSON."""
+        return self.queue.enqueue(self, *args, **kwargs)
+
+    def enqueue_in(self, delay_s: float, /, *args: P.args, **kwargs: P.kwargs) -> EnqueuedJob:
+        """Queue one run of the task to start after ``delay_s`` seconds."""
+        return self.queue.enqueue_in(delay_s, self, *args, **kwargs)
+
+    def enqueue_at(self, when: datetime, /, *args: P.args, **kwargs: P.kwargs) -> EnqueuedJob:
+        """Queue one run of the task to start at ``when`` (an aware datetime, or local time)."""
+        return self.queue.enqueue_at(when, self, *args, **kwargs)
+
+    def argument_name(self, path: str) -> str:
+        """The parameter an encoder path such as ``args[1]['x']`` points into, for error messages."""
+        if path.startswith("kwargs['"):
+            return path[len("kwargs['") :].split("'", 1)[0]
+        if path.startswith("args["):
+            index = int(path[len("args[") :].split("]", 1)[0])
+            if index < len(self._parameters):
+                return self._parameters[index]
+            return f"positional argument {index}"
+        return path
+
+
+def _signature(func: Callable[..., Any]) -> inspect.Signature | None:
+    try:
+        return inspect.signature(func)
+    except (TypeError, ValueError):  # some builtins have none; enqueue then skips the check
+        return None
+
+
+def _positional_names(signature: inspect.Signature | None) -> list[str]:
+    if signature is None:
+        return []
+    parameters = signature.parameters.values()
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return [p.name for p in parameters if p.kind in kinds]
