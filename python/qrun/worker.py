@@ -36,7 +36,13 @@ class Worker:
     :meth:`boot` opens connections in the process that will run it.
     """
 
-    def __init__(self, queues: Sequence[Queue], *, consumer: str | None = None) -> None:
+    def __init__(
+        self,
+        queues: Sequence[Queue],
+        *,
+        consumer: str | None = None,
+        read_block_ms: int = settings.READ_BLOCK_MS,
+    ) -> None:
         if not queues:
             raise ConfigurationError("a worker needs at least one queue")
         urls = {queue.url for queue in queues}
@@ -44,6 +50,7 @@ class Worker:
             raise ConfigurationError("every queue one worker serves must live on the same server")
         self.queues = list(queues)
         self.consumer = consumer
+        self.read_block_ms = read_block_ms
         self.jobs_done = 0
         self._by_stream = {queue.keys.stream.encode(): queue for queue in self.queues}
         self._stopping = False
@@ -92,7 +99,7 @@ class Worker:
         streams = list(self._by_stream)
         return self._pack(
             b"XREADGROUP", b"GROUP", settings.CONSUMER_GROUP.encode(), self.consumer,
-            b"COUNT", self._prefetch, b"BLOCK", settings.READ_BLOCK_MS,
+            b"COUNT", self._prefetch, b"BLOCK", self.read_block_ms,
             b"STREAMS", *streams, *([b">"] * len(streams)),
         )
 
