@@ -61,12 +61,21 @@ def make_raw_connection(client: redis.Redis) -> Connection:
 
 
 class ProcessLocalClient:
-    """A client that is rebuilt after ``fork()``, so parent and child never share sockets."""
+    """A client made on first use and rebuilt after ``fork()``, so parent and child never
+    share sockets.
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    Without an explicit URL, ``$QRUN_URL`` is read on first use, not at import, so a queue
+    declared at module level follows settings loaded after the import (Django, tests).
+    """
+
+    def __init__(self, url: str | None) -> None:
+        self._explicit_url = resolve_url(url) if url else None
         self._client: redis.Redis | None = None
         self._pid = 0
+
+    @property
+    def url(self) -> str:
+        return self._explicit_url or resolve_url(None)
 
     def get(self) -> redis.Redis:
         if self._client is None or self._pid != os.getpid():

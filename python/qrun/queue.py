@@ -12,7 +12,7 @@ import redis
 from redis.exceptions import NoScriptError, ResponseError
 
 from . import codec, scripts, settings
-from .connection import ProcessLocalClient, resolve_url
+from .connection import ProcessLocalClient
 from .errors import ConfigurationError, PayloadError
 from .job import EnqueuedJob
 from .keys import QueueKeys, validate_name, validate_task_name
@@ -50,14 +50,18 @@ class Queue:
     ) -> None:
         self.name = validate_name("queue", name)
         self.prefix = validate_name("prefix", prefix)
-        self.url = resolve_url(url)
         self.keys = QueueKeys(self.prefix, self.name)
         self.default_policy = RetryPolicy(retries, float(backoff_base), float(backoff_cap))
         self.tasks: dict[str, Task[..., Any]] = {}
-        self._client = ProcessLocalClient(self.url)
+        self._client = ProcessLocalClient(url)
 
     def __repr__(self) -> str:
         return f"<qrun.Queue {self.name!r} prefix={self.prefix!r}>"
+
+    @property
+    def url(self) -> str:
+        """The server URL: the one given, else ``$QRUN_URL`` (read on first use), else the default."""
+        return self._client.url
 
     @property
     def redis(self) -> redis.Redis:

@@ -79,11 +79,14 @@ def _run_demo(url: str, jobs: int, workers: int) -> None:
         f"processed:    {settled:,} jobs with {workers} worker(s) in {processing_s:.2f}s "
         f"= {settled / processing_s:,.0f} jobs/s"
     )
+    expected = expected_outcome(jobs)
+    observed = {name: counts[name] for name in expected}
+    verdict = "as the workload intends" if observed == expected else f"MISMATCH: expected {expected}"
     click.echo(
         f"outcome:      {counts['succeeded']:,} succeeded, {counts['retried']:,} retried, "
-        f"{counts['dead_lettered']:,} dead-lettered (expected {expected_outcome(jobs)})"
+        f"{counts['dead_lettered']:,} dead-lettered ({verdict})"
     )
-    if os.waitstatus_to_exitcode(status) != 0 or settled < jobs:
+    if os.waitstatus_to_exitcode(status) != 0 or observed != expected:
         sys.exit(1)
 
 
