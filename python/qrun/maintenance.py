@@ -62,3 +62,5 @@ class Maintenance:
                 if not self._failing:  # once per outage, not once per tick
                     log.warning("maintenance: server unreachable (%s); retrying", error)
                     self._failing = True
+            except Exception:  # never let the thread die silently
+                log.exception("maintenance: unexpected error; continuing")

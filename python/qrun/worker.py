@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
 
 from . import codec, scripts, settings
 from .backoff import retry_delay_s
@@ -249,7 +249,10 @@ def run_in_child(worker: Worker) -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     try:
         worker.boot()
-    except Exception:
+    except RedisError as error:  # the server is away: a crash the supervisor retries with backoff
+        log.error("worker %d could not reach the server: %s", os.getpid(), error)
+        os._exit(1)
+    except Exception:  # a bug or bad configuration: respawning would fail the same way
         log.exception("worker %d could not boot", os.getpid())
         os._exit(settings.EXIT_BOOT_FAILED)
     status = 0

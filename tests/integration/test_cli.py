@@ -97,3 +97,11 @@ def test_demo_starts_an_embedded_server_when_nothing_answers(subprocess_env: dic
     assert "started an embedded valkey-server" in result.stderr
     assert "enqueue_many: 3,000 jobs" in result.stdout
     assert "2,997 succeeded, 36 retried, 3 dead-lettered" in result.stdout
+
+
+def test_an_unreachable_server_is_reported_in_one_line(subprocess_env: dict[str, str]) -> None:
+    env = {**subprocess_env, "QRUN_URL": f"redis://app:s3cret@127.0.0.1:{free_port()}/0"}
+    result = qrun("tests.tasks:queue", env=env)
+    assert result.returncode == 1
+    assert "cannot reach the server at redis://app:***@127.0.0.1" in result.stderr
+    assert "s3cret" not in result.stderr and "Traceback" not in result.stderr

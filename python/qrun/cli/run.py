@@ -5,9 +5,11 @@ from __future__ import annotations
 import sys
 
 import click
+import redis
 
 from .. import settings
 from ..app_loader import load_queues
+from ..connection import redact
 from ..errors import ConfigurationError
 from ..supervisor import Supervisor
 
@@ -26,4 +28,8 @@ def run(targets: tuple[str, ...], workers: int, burst: bool, grace_period: float
         supervisor = Supervisor(queues, workers=workers, burst=burst, grace_period_s=grace_period)
     except ConfigurationError as error:
         raise click.UsageError(str(error)) from None
-    sys.exit(supervisor.run())
+    try:
+        sys.exit(supervisor.run())
+    except redis.ConnectionError as error:
+        urls = ", ".join(sorted({redact(queue.url) for queue in queues}))
+        raise click.ClickException(f"cannot reach the server at {urls}: {error}") from None
