@@ -151,7 +151,10 @@ class Supervisor:
         try:
             pid = os.fork()
             if pid == 0:
-                run_in_child(Worker(self.queues))
+                try:
+                    run_in_child(Worker(self.queues))
+                finally:  # a child must never return into the supervisor's loop
+                    os._exit(1)
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
         self._workers[pid] = WorkerProcess(pid, time.monotonic())

@@ -258,7 +258,7 @@ def run_in_child(worker: Worker) -> None:
     status = 0
     try:
         worker.run()
-    except Exception:
+    except BaseException:  # incl. SystemExit from a task: log it, then leave by os._exit below
         log.exception("worker %d stopped on an error", os.getpid())
         status = 1
     finally:
