@@ -18,9 +18,12 @@ class _DefaultToRun(click.Group):
     """A group that treats ``qrun ARGS`` as ``qrun run ARGS`` unless ARGS names a subcommand."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        passthrough = {"--help", "-h", "--version"}
-        if args and args[0] not in self.commands and args[0] not in passthrough:
-            args = ["run", *args]
+        position = 0
+        while position < len(args) and args[position].startswith("--log-level"):
+            position += 1 if "=" in args[position] else 2  # the group's own option and its value
+        rest = args[position:]
+        if rest and rest[0] not in self.commands and rest[0] not in {"--help", "-h", "--version"}:
+            args = [*args[:position], "run", *rest]
         return super().parse_args(ctx, args)
 
 
