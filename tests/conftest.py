@@ -6,14 +6,18 @@ stopped by pid at the end of the run. Tests under tests/unit never touch it.
 
 from __future__ import annotations
 
+import gc
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
 from qrun.embedded import EmbeddedValkey
+from qrun.worker import Worker
+
+from . import tasks
 
 _TIERS = {"unit", "integration", "chaos"}
 
@@ -34,14 +38,20 @@ def valkey_server() -> Iterator[EmbeddedValkey]:
 
 
 @pytest.fixture
-def url(valkey_server: EmbeddedValkey, monkeypatch: pytest.MonkeyPatch) -> str:
-    """URL of the test server, flushed, and exported as QRUN_URL for subprocesses."""
+def url(valkey_server: EmbeddedValkey, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """URL of the test server, flushed, and exported as QRUN_URL for subprocesses.
+
+    Teardown collects garbage so a socket a test forgot to close fails that test
+    (ResourceWarning is an error here), not whichever test the collector happens to run in.
+    """
     client = redis.Redis.from_url(valkey_server.url)
     client.flushall()
     client.script_flush()
     client.close()
     monkeypatch.setenv("QRUN_URL", valkey_server.url)
-    return valkey_server.url
+    yield valkey_server.url
+    tasks.queue.close()
+    gc.collect()
 
 
 @pytest.fixture
@@ -57,3 +67,19 @@ def subprocess_env(url: str, tmp_path: Path) -> dict[str, str]:
     root = Path(__file__).resolve().parent.parent
     path = os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])
     return {**os.environ, "QRUN_URL": url, "PYTHONPATH": path, "QRUN_TEST_OUT": str(tmp_path)}
+
+
+@pytest.fixture
+def make_worker(url: str) -> Iterator[Callable[..., Worker]]:
+    """Build in-process workers (booted) that are closed when the test ends."""
+    workers: list[Worker] = []
+
+    def build(*args: object, **kwargs: object) -> Worker:
+        worker = Worker(*args, **kwargs)  # type: ignore[arg-type]
+        worker.boot()
+        workers.append(worker)
+        return worker
+
+    yield build
+    for worker in workers:
+        worker.close()

@@ -82,3 +82,10 @@ class ProcessLocalClient:
             self._client = make_client(self.url)
             self._pid = os.getpid()
         return self._client
+
+    def close(self) -> None:
+        """Close this process's sockets; the next :meth:`get` opens new ones."""
+        if self._client is not None and self._pid == os.getpid():
+            self._client.close()
+            self._client.connection_pool.disconnect()
+        self._client = None

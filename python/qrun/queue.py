@@ -68,6 +68,16 @@ class Queue:
         """This process's client for the queue's server (rebuilt after fork)."""
         return self._client.get()
 
+    def close(self) -> None:
+        """Close this process's connections to the server; the queue reconnects on next use."""
+        self._client.close()
+
+    def __enter__(self) -> Queue:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # -- declaring tasks ---------------------------------------------------------------
 
     @overload

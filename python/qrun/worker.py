@@ -78,13 +78,22 @@ class Worker:
 
     def run(self) -> None:
         """Fetch, run and settle jobs until :meth:`request_stop` is called."""
-        while not self._stopping and not self._orphaned():
-            jobs, malformed = codec.decode_read_reply(self._fetch())
-            for entry in malformed:
-                self._dead_letter_malformed(*entry)
-            if jobs:
-                self._run_batch(jobs)
-        self._flush_acks()
+        try:
+            while not self._stopping and not self._orphaned():
+                jobs, malformed = codec.decode_read_reply(self._fetch())
+                for entry in malformed:
+                    self._dead_letter_malformed(*entry)
+                if jobs:
+                    self._run_batch(jobs)
+            self._flush_acks()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the worker's own connection (the queues' clients belong to their owners)."""
+        if self._connection is not None:
+            self._connection.disconnect()
+            self._connection = None
 
     def _orphaned(self) -> bool:
         """True once the supervisor died: its replacement will reclaim what this one holds."""

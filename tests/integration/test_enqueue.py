@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -14,13 +15,13 @@ from qrun.errors import PayloadError
 
 
 @pytest.fixture
-def queue(url: str) -> qrun.Queue:
-    queue = qrun.Queue("emails", url)
+def queue(url: str) -> Iterator[qrun.Queue]:
+    with qrun.Queue("emails", url) as queue:
 
-    @queue.task(name="app.send_email")
-    def send_email(to: str, subject: str = "") -> None: ...
+        @queue.task(name="app.send_email")
+        def send_email(to: str, subject: str = "") -> None: ...
 
-    return queue
+        yield queue
 
 
 def test_enqueue_writes_one_entry_with_the_documented_fields_in_order(queue: qrun.Queue, client: redis.Redis) -> None:
@@ -106,6 +107,6 @@ def test_enqueue_recovers_when_the_server_lost_its_scripts(queue: qrun.Queue, cl
 
 
 def test_the_prefix_namespaces_every_key(url: str, client: redis.Redis) -> None:
-    tenant = qrun.Queue("emails", url, prefix="tenant-a")
-    tenant.enqueue("app.send_email", to="x")
+    with qrun.Queue("emails", url, prefix="tenant-a") as tenant:
+        tenant.enqueue("app.send_email", to="x")
     assert client.keys("*stream") == [b"{tenant-a:emails}:stream"]

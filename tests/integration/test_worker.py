@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
@@ -18,8 +19,9 @@ STREAM, DEAD, DELAYED = "{qrun:jobs}:stream", "{qrun:jobs}:dead", "{qrun:jobs}:d
 
 
 @pytest.fixture
-def queue(url: str) -> qrun.Queue:
-    return qrun.Queue("jobs", url, retries=2, backoff_base=0.05, backoff_cap=0.1)
+def queue(url: str) -> Iterator[qrun.Queue]:
+    with qrun.Queue("jobs", url, retries=2, backoff_base=0.05, backoff_cap=0.1) as queue:
+        yield queue
 
 
 def test_a_successful_job_is_acked_and_its_entry_deleted(queue: qrun.Queue, client: redis.Redis) -> None:
@@ -78,7 +80,9 @@ def test_a_failing_job_is_retried_with_backoff_then_dead_lettered_with_its_trace
     }
 
 
-def test_raising_retry_uses_the_requested_delay(queue: qrun.Queue, client: redis.Redis) -> None:
+def test_raising_retry_uses_the_requested_delay(
+    queue: qrun.Queue, client: redis.Redis, make_worker: Callable[..., Worker]
+) -> None:
     @queue.task(name="t.later", retries=1)
     def later() -> None:
         job = qrun.current_job()
@@ -86,8 +90,7 @@ def test_raising_retry_uses_the_requested_delay(queue: qrun.Queue, client: redis
             raise qrun.Retry(delay=30)
 
     later.enqueue()
-    worker = Worker([queue], read_block_ms=50)
-    worker.boot()
+    worker = make_worker([queue], read_block_ms=50)
     fields = worker._fetch()  # noqa: SLF001 - one step of the loop, to look between steps
     jobs, _ = qrun.codec.decode_read_reply(fields)
     started_ms = time.time() * 1000
@@ -141,11 +144,12 @@ def test_a_job_written_by_another_language_with_only_id_and_task_runs(queue: qru
     assert seen == ["pong"]
 
 
-def test_prefetch_grows_for_fast_jobs_and_falls_back_to_one_for_a_slow_job(queue: qrun.Queue) -> None:
+def test_prefetch_grows_for_fast_jobs_and_falls_back_to_one_for_a_slow_job(
+    queue: qrun.Queue, make_worker: Callable[..., Worker]
+) -> None:
     slow = queue.task(name="t.slow")(lambda: time.sleep(0.05))
     fast = queue.task(name="t.fast")(lambda: None)
-    worker = Worker([queue], read_block_ms=50)
-    worker.boot()
+    worker = make_worker([queue], read_block_ms=50)
     queue.enqueue_many(fast, [()] * 200)
     for _ in range(6):
         jobs, _ = qrun.codec.decode_read_reply(worker._fetch())  # noqa: SLF001
@@ -160,12 +164,13 @@ def test_prefetch_grows_for_fast_jobs_and_falls_back_to_one_for_a_slow_job(queue
     assert worker._prefetch == 1  # noqa: SLF001
 
 
-def test_acks_survive_a_script_cache_flush(queue: qrun.Queue, client: redis.Redis) -> None:
+def test_acks_survive_a_script_cache_flush(
+    queue: qrun.Queue, client: redis.Redis, make_worker: Callable[..., Worker]
+) -> None:
     seen = []
     task = queue.task(name="t.collect")(seen.append)
     task.enqueue(1)
-    worker = Worker([queue], read_block_ms=50)
-    worker.boot()
+    worker = make_worker([queue], read_block_ms=50)
     jobs, _ = qrun.codec.decode_read_reply(worker._fetch())  # noqa: SLF001
     worker._run_batch(jobs)  # noqa: SLF001
     client.script_flush()
