@@ -6,6 +6,9 @@ These pin docs/wire-format.md to the code: a producer in another language can co
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -107,10 +110,6 @@ def test_a_delayed_member_is_a_json_array_of_the_six_field_values() -> None:
 
 
 def test_qrun_native_0_selects_the_reference_codec() -> None:
-    import os
-    import subprocess
-    import sys
-
     probe = "import qrun.codec as c; print(c.NATIVE, c.decode_read_reply.__module__)"
     output = subprocess.run(
         [sys.executable, "-c", probe], env={**os.environ, "QRUN_NATIVE": "0"},
