@@ -63,5 +63,5 @@ class QueueKeys:
 
     @property
     def stats(self) -> str:
-        """Hash of counters: succeeded, retried, dead."""
+        """Hash of lifetime counters: enqueued, succeeded, retried, dead_lettered."""
         return f"{self.tag}:stats"

@@ -51,7 +51,7 @@ class Queue:
         self.name = validate_name("queue", name)
         self.prefix = validate_name("prefix", prefix)
         self.keys = QueueKeys(self.prefix, self.name)
-        self.default_policy = RetryPolicy(retries, float(backoff_base), float(backoff_cap))
+        self.default_policy = RetryPolicy(retries, backoff_base, backoff_cap)
         self.tasks: dict[str, Task[..., Any]] = {}
         self._client = ProcessLocalClient(url)
 
@@ -120,10 +120,11 @@ class Queue:
                     f"queue {self.name!r} already has a task named {task_name!r}; "
                     "pass name=... to tell them apart"
                 )
+            default = self.default_policy
             policy = RetryPolicy(
-                self.default_policy.retries if retries is None else retries,
-                float(backoff_base or self.default_policy.backoff_base_s),
-                float(backoff_cap or self.default_policy.backoff_cap_s),
+                default.retries if retries is None else retries,
+                default.backoff_base_s if backoff_base is None else backoff_base,
+                default.backoff_cap_s if backoff_cap is None else backoff_cap,
             )
             registered: Task[..., Any] = Task(self, function, task_name, policy)
             self.tasks[task_name] = registered

@@ -27,8 +27,13 @@ class RetryPolicy:
     backoff_cap_s: float
 
     def __post_init__(self) -> None:
-        if not isinstance(self.retries, int) or self.retries < 0:
+        if not isinstance(self.retries, int) or isinstance(self.retries, bool) or self.retries < 0:
             raise ConfigurationError(f"retries must be an integer >= 0, got {self.retries!r}")
+        for name in ("backoff_base_s", "backoff_cap_s"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ConfigurationError(f"{name[:-2]} must be a number of seconds, got {value!r}")
+            object.__setattr__(self, name, float(value))
         if not self.backoff_base_s > 0:
             raise ConfigurationError(f"backoff_base must be > 0 seconds, got {self.backoff_base_s!r}")
         if not self.backoff_cap_s >= self.backoff_base_s:

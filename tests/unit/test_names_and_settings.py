@@ -68,6 +68,18 @@ def test_task_options_are_validated_when_the_task_is_declared() -> None:
         queue.task(retries=-1)(lambda: None)
     with pytest.raises(qrun.ConfigurationError, match="backoff_cap"):
         queue.task(name="t.x", backoff_base=10, backoff_cap=1)(lambda: None)
+    with pytest.raises(qrun.ConfigurationError, match="backoff_base must be > 0"):
+        queue.task(name="t.y", backoff_base=0)(lambda: None)
+    with pytest.raises(qrun.ConfigurationError, match="backoff_base must be a number of seconds"):
+        queue.task(name="t.z", backoff_base="1s")(lambda: None)
+
+
+def test_queue_defaults_are_validated_and_inherited_by_tasks() -> None:
+    with pytest.raises(qrun.ConfigurationError, match="retries must be an integer"):
+        qrun.Queue("q", "redis://127.0.0.1:1/0", retries=True)
+    queue = qrun.Queue("q", "redis://127.0.0.1:1/0", retries=5, backoff_base=2, backoff_cap=60)
+    task = queue.task(name="t.inherits", backoff_cap=10)(lambda: None)
+    assert (task.policy.retries, task.policy.backoff_base_s, task.policy.backoff_cap_s) == (5, 2.0, 10.0)
 
 
 def test_two_functions_cannot_share_a_task_name() -> None:
