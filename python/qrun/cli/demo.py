@@ -36,8 +36,11 @@ def _server_answers(url: str) -> bool:
 @click.option("--jobs", default=100_000, show_default=True, type=click.IntRange(1, 5_000_000))
 @click.option("-w", "--workers", default=2, show_default=True, type=click.IntRange(min=1))
 @click.option("--url", default=None, help="Server URL (default: $QRUN_URL, else redis://127.0.0.1:6379/0).")
-def demo(jobs: int, workers: int, url: str | None) -> None:
+@click.option("--job-logs", is_flag=True, help="Log every retry and dead letter (the demo causes them on purpose).")
+def demo(jobs: int, workers: int, url: str | None, job_logs: bool) -> None:
     """Enqueue JOBS no-op jobs, process them with WORKERS processes, print jobs/s."""
+    if not job_logs:  # 1 in 100 jobs fails on purpose: the counters report them, not a log flood
+        logging.getLogger("qrun.worker").setLevel(logging.CRITICAL)
     url = resolve_url(url)
     server = None
     if not _server_answers(url):
