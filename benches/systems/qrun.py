@@ -1,0 +1,41 @@
+"""qrun, exactly as a user runs it: `qrun --workers N app:queue`, every default on."""
+
+from __future__ import annotations
+
+import sys
+
+import qrun
+from qrun import codec
+
+from .base import System
+
+
+class Qrun(System):
+    name = "qrun"
+    has_bulk = True
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        from benches.apps import qrun_app
+
+        self.queue = qrun.Queue("bench", url)
+        self.noop = qrun_app.noop.name
+        self.probe = qrun_app.probe.name
+
+    def version(self) -> str:
+        return f"{qrun.__version__} ({'Rust' if codec.NATIVE else 'reference'} codec)"
+
+    def enqueue_one(self) -> None:
+        self.queue.enqueue(self.noop)
+
+    def enqueue_bulk(self, count: int) -> None:
+        self.queue.enqueue_many(self.noop, [()] * count)
+
+    def enqueue_probe(self, sent_at: float) -> None:
+        self.queue.enqueue(self.probe, sent_at)
+
+    def worker_command(self, workers: int) -> list[str]:
+        return [sys.executable, "-m", "qrun", "--log-level", "WARNING", "--workers", str(workers), "benches.apps.qrun_app:queue"]
+
+    def close(self) -> None:
+        self.queue.close()
