@@ -31,9 +31,15 @@ class Job:
     enqueued_at_ms: int = 0
 
 
-_current: ContextVar[Job | None] = ContextVar("qrun_current_job", default=None)
+#: (queue name, decoded entry) of the running job; the Job is built only when asked for, so
+#: the hot path pays for a tuple, not a dataclass.
+_current: ContextVar[tuple[str, tuple[Any, ...]] | None] = ContextVar("qrun_current_job", default=None)
 
 
 def current_job() -> Job | None:
     """The job the calling code runs inside, or None outside a worker."""
-    return _current.get()
+    running = _current.get()
+    if running is None:
+        return None
+    queue_name, (_stream, *fields) = running
+    return Job(queue_name, *fields)

@@ -33,10 +33,14 @@ ENQUEUE_BATCH_SIZE = 1_000
 READ_BLOCK_MS = 1_000
 
 #: Most entries one worker fetches at once; it starts at 1 and grows only while jobs are fast.
-MAX_PREFETCH = 64
+MAX_PREFETCH = 512
 
 #: A batch whose jobs ran faster than this on average lets the next read fetch more.
 FAST_JOB_S = 0.002
+
+#: A worker fetches no more than about this much work at once, judged by its last batch, so
+#: jobs it holds never wait long while another worker idles.
+BATCH_WORK_S = 0.005
 
 #: How often the supervisor's maintenance thread runs (delayed promotion, idle checks).
 MAINTENANCE_INTERVAL_S = 0.1

@@ -22,7 +22,7 @@ from . import codec, scripts, settings
 from .backoff import retry_delay_s
 from .connection import make_raw_connection
 from .errors import ConfigurationError, Retry
-from .job import Job, _current
+from .job import _current
 from .queue import Queue
 from .task import Task
 
@@ -164,11 +164,13 @@ class Worker:
         started = time.perf_counter()
         for job in jobs:
             self._perform(job)
-        average_s = (time.perf_counter() - started) / len(jobs)
-        if average_s >= settings.FAST_JOB_S:
-            self._prefetch = 1  # slow jobs: fetch one at a time so idle workers can take the rest
+        elapsed_s = time.perf_counter() - started
+        average_s = elapsed_s / len(jobs)
+        if average_s >= settings.FAST_JOB_S or elapsed_s > 2 * settings.BATCH_WORK_S:
+            self._prefetch = 1  # slow jobs (or one among fast ones): one at a time, idle workers take the rest
         elif len(jobs) == self._prefetch:
-            self._prefetch = min(self._prefetch * 2, settings.MAX_PREFETCH)
+            fits = int(settings.BATCH_WORK_S / average_s) if average_s > 0 else settings.MAX_PREFETCH
+            self._prefetch = max(1, min(self._prefetch * 2, settings.MAX_PREFETCH, fits))
 
     def _perform(self, entry: tuple[Any, ...]) -> None:
         stream, entry_id, job_id, task_name, args, kwargs, attempt, enqueued_at = entry
@@ -177,7 +179,7 @@ class Worker:
         if task is None:
             self._dead_letter(queue, entry, f"unknown task {task_name!r}: no imported queue declares it", None)
             return
-        token = _current.set(Job(queue.name, entry_id, job_id, task_name, args, kwargs, attempt, enqueued_at))
+        token = _current.set((queue.name, entry))
         try:
             task.func(*args, **kwargs)
         except Exception as error:  # the job's failure, never the worker's
