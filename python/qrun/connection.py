@@ -8,6 +8,9 @@ the pid that made it and is rebuilt in a child.
 from __future__ import annotations
 
 import os
+from collections import deque
+from collections.abc import Callable
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -15,6 +18,8 @@ from redis.connection import Connection
 
 from .errors import ConfigurationError
 from .settings import DEFAULT_URL, URL_ENV_VAR
+
+T = TypeVar("T")
 
 _SCHEMES = ("redis", "rediss", "unix")
 
@@ -62,7 +67,7 @@ def make_raw_connection(client: redis.Redis) -> Connection:
 
 class ProcessLocalClient:
     """A client made on first use and rebuilt after ``fork()``, so parent and child never
-    share sockets.
+    share sockets; plus this process's spare raw connections for pipelined RESP.
 
     Without an explicit URL, ``$QRUN_URL`` is read on first use, not at import, so a queue
     declared at module level follows settings loaded after the import (Django, tests).
@@ -72,6 +77,7 @@ class ProcessLocalClient:
         self._explicit_url = resolve_url(url) if url else None
         self._client: redis.Redis | None = None
         self._pid = 0
+        self._spare: deque[Connection] = deque()  # append/pop are atomic: safe across threads
 
     @property
     def url(self) -> str:
@@ -81,11 +87,40 @@ class ProcessLocalClient:
         if self._client is None or self._pid != os.getpid():
             self._client = make_client(self.url)
             self._pid = os.getpid()
+            self._spare = deque()  # the parent's sockets are the parent's
         return self._client
+
+    def call(self, action: Callable[[Connection], T]) -> T:
+        """Run ``action`` on a raw connection of this process, then keep it for the next call.
+
+        Skips redis-py's pool bookkeeping on the enqueue hot path. A reused connection that
+        turns out dead (the server restarted, an idle timeout) is dropped and the action runs
+        again on the next one, ending with a fresh connection whose failure is raised.
+        """
+        client = self.get()
+        while True:
+            try:
+                connection, reused = self._spare.pop(), True
+            except IndexError:
+                connection, reused = client.connection_pool.make_connection(), False
+            try:
+                result = action(connection)
+            except (redis.ConnectionError, redis.TimeoutError):
+                connection.disconnect()
+                if reused:
+                    continue
+                raise
+            except BaseException:  # replies may be left unread: never reuse it
+                connection.disconnect()
+                raise
+            self._spare.append(connection)
+            return result
 
     def close(self) -> None:
         """Close this process's sockets; the next :meth:`get` opens new ones."""
         if self._client is not None and self._pid == os.getpid():
+            while self._spare:
+                self._spare.pop().disconnect()
             self._client.close()
             self._client.connection_pool.disconnect()
         self._client = None

@@ -226,17 +226,15 @@ class Queue:
         After a server restart the script cache is empty: the commands that answered
         NOSCRIPT (and only those) are sent again once the script is loaded.
         """
-        pool = self.redis.connection_pool
-        connection = pool.get_connection()
-        try:
+
+        def send(connection: Any) -> None:
             retry = _send_and_collect(connection, commands)
             if retry:
                 self.redis.script_load(scripts.ENQUEUE.source)
-                still_failing = _send_and_collect(connection, retry)
-                if still_failing:
+                if _send_and_collect(connection, retry):
                     raise NoScriptError("enqueue script missing after SCRIPT LOAD")
-        finally:
-            pool.release(connection)
+
+        self._client.call(send)
 
     # -- the consumer group and operations ------------------------------------------------
 

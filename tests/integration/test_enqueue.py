@@ -11,6 +11,7 @@ import pytest
 import redis
 
 import qrun
+from qrun.embedded import EmbeddedValkey
 from qrun.errors import PayloadError
 
 
@@ -110,3 +111,17 @@ def test_the_prefix_namespaces_every_key(url: str, client: redis.Redis) -> None:
     with qrun.Queue("emails", url, prefix="tenant-a") as tenant:
         tenant.enqueue("app.send_email", to="x")
     assert client.keys("*stream") == [b"{tenant-a:emails}:stream"]
+
+
+def test_enqueue_reconnects_after_the_server_restarted() -> None:
+    """The producer's kept connection died with the server: the next enqueue replaces it."""
+    server = EmbeddedValkey().start()
+    try:
+        with qrun.Queue("emails", server.url) as queue:
+            queue.enqueue("app.send_email", to="before")
+            server.stop(keep_data=True)
+            server.start()
+            queue.enqueue("app.send_email", to="after")  # stale connection, empty script cache
+            assert queue.stats()["enqueued"] == 1  # a restart without persistence forgot the first
+    finally:
+        server.stop()
