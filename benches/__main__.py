@@ -82,7 +82,7 @@ def main() -> int:
 
     plan = scenarios.Plan()
     if options.quick:
-        plan = scenarios.Plan(repeat=1, single_calls=1_000, bulk_jobs=20_000, e2e=((2, 20_000),), peer_e2e_jobs=1_000, probes=50)
+        plan = scenarios.Plan(repeat=1, single_calls=1_000, bulk_jobs=20_000, e2e=((2, 20_000),), peer_e2e_jobs=300, probes=50)
     if options.repeat:
         plan = scenarios.Plan(**{**plan.__dict__, "repeat": options.repeat})
 

@@ -97,6 +97,30 @@ def xadd_server_bound(url: str, count: int, chunk: int = 1000) -> float:
     return elapsed
 
 
+class RawProbe:
+    """Latency probes as plain XADDs for the raw runner (its floor for enqueue-to-start)."""
+
+    name = "raw: XADD + minimal runner"
+
+    def __init__(self, url: str) -> None:
+        self.client = redis.Redis.from_url(url)
+
+    def prepare(self) -> None:
+        self.client.delete(STREAM)
+        self.client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+
+    def enqueue_probe(self, sent_at: float) -> None:
+        fields = job_fields()
+        fields.update(task="bench.probe", args=f"[{sent_at!r}]")
+        self.client.xadd(STREAM, fields)
+
+    def worker_command(self, workers: int) -> list[str]:
+        return consumer_command(workers)
+
+    def close(self) -> None:
+        self.client.close()
+
+
 def fill_for_consumer(url: str, count: int) -> None:
     client = redis.Redis.from_url(url)
     client.delete(STREAM)
@@ -105,5 +129,5 @@ def fill_for_consumer(url: str, count: int) -> None:
     client.close()
 
 
-def consumer_command(processes: int) -> list[str]:
-    return [sys.executable, "-m", "benches.raw_consumer", str(processes)]
+def consumer_command(processes: int, *, decode: bool = True) -> list[str]:
+    return [sys.executable, "-m", "benches.raw_consumer", str(processes), *([] if decode else ["--no-decode"])]

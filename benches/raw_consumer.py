@@ -1,8 +1,10 @@
 """The minimal consumer-group runner: the ceiling for a worker that does real bookkeeping.
 
-N forked processes, each: XREADGROUP COUNT 500 BLOCK, json.loads of args and kwargs per
-entry, the job's mark, then XACK + XDEL for the batch pipelined into the same write as the
-next read. No framework, no retries, no Lua. Runs until killed.
+N forked processes, each on one raw connection (redis-py's Connection with hiredis, no
+client-side reply callbacks): XREADGROUP COUNT 500 BLOCK, json.loads of args and kwargs per
+entry, the job's mark, then XACK + XDEL for the batch written in the same packet as the
+next read. No framework, no retries, no Lua, no per-job objects. Runs until killed.
+``--no-decode`` skips the JSON: what the server and the socket allow, the bare ceiling.
 """
 
 from __future__ import annotations
@@ -17,35 +19,46 @@ from benches import marks
 from benches.raw import GROUP, STREAM
 
 
-def consume(url: str) -> None:
-    client = redis.Redis.from_url(url)
-    consumer = f"raw-{os.getpid()}"
+def consume(url: str, decode: bool = True) -> None:
+    connection = redis.Redis.from_url(url, protocol=2).connection_pool.make_connection()
+    consumer = f"raw-{os.getpid()}".encode()
+    read = connection.pack_command("XREADGROUP", "GROUP", GROUP, consumer, "COUNT", 500, "BLOCK", 1000, "STREAMS", STREAM, ">")
     acked: list[bytes] = []
     while True:
-        with client.pipeline(transaction=False) as pipe:
-            if acked:
-                pipe.xack(STREAM, GROUP, *acked)
-                pipe.xdel(STREAM, *acked)
-            pipe.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=500, block=1000)
-            reply = pipe.execute()[-1]
+        commands = []
+        if acked:
+            commands += connection.pack_command("XACK", STREAM, GROUP, *acked)
+            commands += connection.pack_command("XDEL", STREAM, *acked)
+        connection.send_packed_command([b"".join(commands + read)])
+        if acked:
+            connection.read_response()
+            connection.read_response()
+        reply = connection.read_response()
         acked = []
         for _stream, entries in reply or []:
             for entry_id, fields in entries:
-                json.loads(fields[b"args"])
-                json.loads(fields[b"kwargs"])
+                # fields: id, <id>, task, <task>, args, <args>, kwargs, <kwargs>, ...
+                if decode:
+                    args = json.loads(fields[5])
+                    json.loads(fields[7])
+                    if fields[3] == b"bench.probe":  # a latency probe: args = [sent_at]
+                        marks.mark_latency(args[0])
+                        acked.append(entry_id)
+                        continue
                 marks.mark()
                 acked.append(entry_id)
 
 
 def main() -> None:
     processes = int(sys.argv[1])
+    decode = "--no-decode" not in sys.argv[2:]
     url = os.environ["BENCH_URL"]
     children = []
     for _ in range(processes):
         pid = os.fork()
         if pid == 0:
             try:
-                consume(url)
+                consume(url, decode)
             finally:
                 os._exit(0)
         children.append(pid)

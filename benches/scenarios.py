@@ -10,6 +10,7 @@ import statistics
 import time
 import timeit
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass
 
 import psutil
@@ -25,7 +26,7 @@ class Plan:
     single_calls: int = 5_000
     bulk_jobs: int = 100_000
     e2e: tuple[tuple[int, int], ...] = ((2, 20_000), (8, 20_000), (2, 200_000), (8, 200_000))
-    peer_e2e_jobs: int = 5_000
+    peer_e2e_jobs: int = 2_000
     probes: int = 200
     timeout_s: float = 300.0
 
@@ -98,33 +99,46 @@ def _run_workers(url: str, command: list[str], jobs: int, fill: Callable[[], Non
 
 
 def end_to_end(url: str, systems: list[System], plan: Plan) -> list[Figure]:
-    """Scenario 3, and the minimal raw consumer-group runner of scenario 6."""
+    """Scenario 3, and the minimal raw consumer-group runner of scenario 6.
+
+    Peers process a few thousand jobs per second (RQ forks per job: tens), so they run
+    ``plan.peer_e2e_jobs`` jobs once per worker count; their rate is shown beside each size.
+    """
     figures = []
+    peer_rates: dict[tuple[str, int], Figure] = {}
     for workers, jobs in plan.e2e:
-        label = f"end to end, {workers} workers"
+        label = f"end to end, {workers} workers, {jobs:,} jobs"
         for system in systems:
-            count = jobs if system.name == "qrun" else min(jobs, plan.peer_e2e_jobs)
-            if system.name != "qrun" and count < jobs and any(
-                f.scenario == label and f.system == system.name for f in figures
-            ):
-                continue  # peers run once per worker count, at their capped size
-            figure = Figure(label, system.name, "jobs/s", note=f"{count:,} jobs")
+            if system.name == "qrun":
+                count = jobs
+            else:
+                count = min(jobs, plan.peer_e2e_jobs)
+                measured = peer_rates.get((system.name, workers))
+                if measured is not None:
+                    figures.append(Figure(label, system.name, "jobs/s", measured.values, measured.note))
+                    continue
+            figure = Figure(label, system.name, "jobs/s", note=f"{count:,} jobs" if count != jobs else "")
             for _ in range(plan.repeat):
                 seconds = _run_workers(url, system.worker_command(workers), count, lambda: system.fill(count), plan.timeout_s)
                 figure.values.append(count / seconds)
             figures.append(figure)
-        figure = Figure(label, "raw: minimal consumer-group runner", "jobs/s", note=f"{jobs:,} jobs")
-        for _ in range(plan.repeat):
-            seconds = _run_workers(url, raw.consumer_command(workers), jobs, lambda: raw.fill_for_consumer(url, jobs), plan.timeout_s)
-            figure.values.append(jobs / seconds)
-        figures.append(figure)
+            if system.name != "qrun":
+                peer_rates[(system.name, workers)] = figure
+        for name, decode in (("raw: minimal consumer-group runner", True), ("raw: same, without json.loads", False)):
+            figure = Figure(label, name, "jobs/s")
+            for _ in range(plan.repeat):
+                command = raw.consumer_command(workers, decode=decode)
+                seconds = _run_workers(url, command, jobs, lambda: raw.fill_for_consumer(url, jobs), plan.timeout_s)
+                figure.values.append(jobs / seconds)
+            figures.append(figure)
     return figures
 
 
 def latency_and_memory(url: str, systems: list[System], plan: Plan, workers: int = 2) -> list[Figure]:
     """Scenarios 4 and 5: enqueue-to-start with idle workers, then their memory."""
     figures = []
-    for system in systems:
+    probes: list[Any] = [*systems, raw.RawProbe(url)]
+    for system in probes:
         p50 = Figure("enqueue-to-start p50 (idle)", system.name, "ms")
         p99 = Figure("enqueue-to-start p99 (idle)", system.name, "ms")
         rss = Figure("RSS per worker", system.name, "MiB")
@@ -133,6 +147,8 @@ def latency_and_memory(url: str, systems: list[System], plan: Plan, workers: int
         for _ in range(plan.repeat):
             with harness.mark_dir() as directory:
                 harness.flush(url)
+                if isinstance(system, raw.RawProbe):
+                    system.prepare()
                 running = Workers(system.worker_command(workers), harness.worker_env(url, directory), f"{directory}.log")
                 try:
                     _warm_up(system, directory, plan.timeout_s, running)
@@ -147,10 +163,11 @@ def latency_and_memory(url: str, systems: list[System], plan: Plan, workers: int
                 finally:
                     running.stop()
         figures += [p50, p99, rss, uss, root]
+    probes[-1].close()
     return figures
 
 
-def _warm_up(system: System, directory: str, timeout_s: float, running: Workers) -> None:
+def _warm_up(system: Any, directory: str, timeout_s: float, running: Workers) -> None:
     """Probe until one comes back, so every worker process has started; then let them idle."""
     deadline = time.monotonic() + timeout_s
     while not marks.read_latencies(directory):
@@ -164,7 +181,7 @@ def _warm_up(system: System, directory: str, timeout_s: float, running: Workers)
             os.truncate(entry.path, 0)
 
 
-def _probe(system: System, directory: str, plan: Plan) -> list[float]:
+def _probe(system: Any, directory: str, plan: Plan) -> list[float]:
     for index in range(plan.probes):
         system.enqueue_probe(time.time())
         harness.wait_until(lambda: len(marks.read_latencies(directory)) > index, 10.0, poll_s=0.001)
