@@ -55,14 +55,24 @@ def make_client(url: str) -> redis.Redis:
 
 
 def make_raw_connection(client: redis.Redis) -> Connection:
-    """A connection of the client's pool that the caller owns, for pipelined raw RESP.
+    """A connection to the client's server that the caller owns, for pipelined raw RESP.
 
-    Workers keep their blocking XREADGROUP on such a connection so it never stalls the
-    client's other commands.
+    Built from the pool's settings but outside its accounting, so connections the caller
+    discards never use up ``max_connections``. Workers keep their blocking XREADGROUP on
+    such a connection so it never stalls the client's other commands.
     """
-    connection: Connection = client.connection_pool.make_connection()
-    connection.connect()
+    pool = client.connection_pool
+    connection: Connection = pool.connection_class(**pool.connection_kwargs)
     return connection
+
+
+def _is_stale(connection: Connection) -> bool:
+    """True when a kept connection must not carry a command: closed by the server (a
+    restart, an idle timeout) or holding unread data."""
+    try:
+        return bool(connection.can_read())
+    except (redis.ConnectionError, OSError):
+        return True
 
 
 class ProcessLocalClient:
@@ -93,28 +103,28 @@ class ProcessLocalClient:
     def call(self, action: Callable[[Connection], T]) -> T:
         """Run ``action`` on a raw connection of this process, then keep it for the next call.
 
-        Skips redis-py's pool bookkeeping on the enqueue hot path. A reused connection that
-        turns out dead (the server restarted, an idle timeout) is dropped and the action runs
-        again on the next one, ending with a fresh connection whose failure is raised.
+        Skips redis-py's pool bookkeeping on the enqueue hot path. A kept connection is
+        checked first (as redis-py's pool does) and replaced if the server closed it. The
+        action itself is never replayed: once a command may have reached the server, sending
+        it again could enqueue its jobs twice, so a failure is raised to the caller.
         """
         client = self.get()
-        while True:
-            try:
-                connection, reused = self._spare.pop(), True
-            except IndexError:
-                connection, reused = client.connection_pool.make_connection(), False
-            try:
-                result = action(connection)
-            except (redis.ConnectionError, redis.TimeoutError):
-                connection.disconnect()
-                if reused:
-                    continue
-                raise
-            except BaseException:  # replies may be left unread: never reuse it
-                connection.disconnect()
-                raise
-            self._spare.append(connection)
-            return result
+        connection = None
+        while self._spare:
+            candidate = self._spare.pop()
+            if not _is_stale(candidate):
+                connection = candidate
+                break
+            candidate.disconnect()
+        if connection is None:
+            connection = make_raw_connection(client)
+        try:
+            result = action(connection)
+        except BaseException:  # replies may be left unread: never reuse it
+            connection.disconnect()
+            raise
+        self._spare.append(connection)
+        return result
 
     def close(self) -> None:
         """Close this process's sockets; the next :meth:`get` opens new ones."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 class QrunError(Exception):
     """Base class of every error qrun raises on purpose."""
@@ -49,7 +51,7 @@ class Retry(Exception):
 
     def __init__(self, delay: float | None = None, reason: str = "retry requested") -> None:
         super().__init__(reason)
-        if delay is not None and not delay >= 0:
-            raise ConfigurationError(f"Retry(delay=...) must be >= 0 seconds, got {delay!r}")
+        if delay is not None and not (isinstance(delay, (int, float)) and math.isfinite(delay) and delay >= 0):
+            raise ConfigurationError(f"Retry(delay=...) must be a finite number of seconds >= 0, got {delay!r}")
         self.delay = delay
         self.reason = reason

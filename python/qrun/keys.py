@@ -1,7 +1,7 @@
 """Key names for a queue, and the validation that keeps names safe to put in keys.
 
 Every key of one queue shares the hash tag ``{prefix:queue}`` so each Lua script touches one
-cluster slot and qrun runs unchanged on Redis/Valkey Cluster.
+cluster slot, as Redis/Valkey Cluster requires (a Cluster client is not wired in yet).
 """
 
 from __future__ import annotations

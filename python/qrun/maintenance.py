@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Sequence
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from . import settings
 from .queue import Queue
@@ -30,6 +30,7 @@ class Maintenance:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
+        self._idle_before = False
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="qrun-maintenance", daemon=True)
@@ -41,15 +42,25 @@ class Maintenance:
             self._thread.join(timeout=5)
 
     def tick(self) -> None:
-        """One pass: promote what is due, then record whether everything has settled."""
+        """One pass: promote what is due, then record whether everything has settled.
+
+        Idle means two passes in a row saw every queue empty: one pass reads the queues one
+        after another, so a job moving between them could slip past a single look.
+        """
         idle = True
         for queue in self.queues:
-            queue.promote_due()
+            try:
+                queue.promote_due()
+            except ResponseError as error:  # a script error, not an outage: other queues go on
+                log.error("maintenance: promoting delayed jobs of %s failed: %s", queue.name, error)
+                idle = False
+                continue
             idle = idle and queue.is_idle()
-        if idle:
+        if idle and self._idle_before:
             self.idle.set()
-        else:
+        elif not idle:
             self.idle.clear()
+        self._idle_before = idle
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):

@@ -185,6 +185,7 @@ class Queue:
         materialized = items if isinstance(items, (list, tuple)) else list(items)
         ids = _new_job_ids(len(materialized))
         jobs = [_job_tuple(ids[index], name, item, index) for index, item in enumerate(materialized)]
+        _check_batch_signatures(task, jobs)
         keys = self._enqueue_keys()
         enqueued_at = _now_ms()
         commands = []
@@ -230,7 +231,7 @@ class Queue:
         return [self.keys.stream.encode(), self.keys.stats.encode()]
 
     def _send_packed(self, commands: list[bytes]) -> None:
-        """Send pre-built EVALSHA commands in one write, then read every reply.
+        """Send pre-built EVALSHA commands without waiting between them, then read every reply.
 
         After a server restart the script cache is empty: the commands that answered
         NOSCRIPT (and only those) are sent again once the script is loaded.
@@ -273,7 +274,7 @@ class Queue:
 
     def stats(self) -> dict[str, int]:
         """Counts of this queue's jobs: waiting, in flight, delayed, dead, and lifetime counters."""
-        with self.redis.pipeline(transaction=False) as pipe:
+        with self.redis.pipeline(transaction=True) as pipe:  # one consistent view (MULTI)
             pipe.xlen(self.keys.stream)
             pipe.zcard(self.keys.delayed)
             pipe.xlen(self.keys.dead)
@@ -299,7 +300,7 @@ class Queue:
 
     def is_idle(self) -> bool:
         """True when nothing is ready, in flight or delayed (every job has settled)."""
-        with self.redis.pipeline(transaction=False) as pipe:
+        with self.redis.pipeline(transaction=True) as pipe:  # both counts at one instant
             pipe.xlen(self.keys.stream)
             pipe.zcard(self.keys.delayed)
             stream_len, delayed = pipe.execute()
@@ -346,6 +347,23 @@ def _check_signature(task: TaskRef, args: tuple[Any, ...], kwargs: dict[str, Any
             task.signature.bind(*args, **kwargs)
         except TypeError as error:
             raise TypeError(f"cannot enqueue {task.name}: {error}") from None
+
+
+def _check_batch_signatures(task: TaskRef, jobs: list[tuple[str, str, Sequence[Any], Any]]) -> None:
+    """The signature check of :meth:`Queue.enqueue` for every item, bound once per shape
+    (positional count and keyword names), so a uniform batch costs one check."""
+    if not isinstance(task, Task) or task.signature is None:
+        return
+    checked: set[tuple[int, frozenset[str]]] = set()
+    for index, (_job_id, _name, args, kwargs) in enumerate(jobs):
+        shape = (len(args), frozenset(kwargs))
+        if shape in checked:
+            continue
+        try:
+            _check_signature(task, tuple(args), kwargs)
+        except TypeError as error:
+            raise TypeError(f"{error} (item {index} of the batch)") from None
+        checked.add(shape)
 
 
 def _explain(error: PayloadError, task: TaskRef, name: str, index: int | None = None) -> PayloadError:

@@ -32,6 +32,9 @@ ENQUEUE_BATCH_SIZE = 1_000
 #: How long a worker's XREADGROUP blocks before it looks at its stop flag again.
 READ_BLOCK_MS = 1_000
 
+#: Extra seconds a worker waits for a blocking read's reply beyond READ_BLOCK_MS.
+READ_TIMEOUT_MARGIN_S = 10.0
+
 #: Most entries one worker fetches at once; it starts at 1 and grows only while jobs are fast.
 MAX_PREFETCH = 512
 

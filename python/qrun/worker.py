@@ -70,6 +70,7 @@ class Worker:
             queue.ensure_group()
         scripts.load_all(first.redis)
         self._connection = make_raw_connection(first.redis)
+        self._connection.connect()
         self._parent_pid = os.getppid()
 
     def request_stop(self) -> None:
@@ -85,7 +86,17 @@ class Worker:
                     self._dead_letter_malformed(*entry)
                 if jobs:
                     self._run_batch(jobs)
-            self._flush_acks()
+        finally:
+            self._settle_before_leaving()
+
+    def _settle_before_leaving(self) -> None:
+        """Ack what finished even when the loop ended on an error (a lost connection, a task
+        that called sys.exit()), so only the jobs that did not finish stay pending."""
+        try:
+            self._flush_acks()  # a connection dropped by an error reconnects here
+        except RedisError as error:
+            count = sum(len(ids) for ids in self._pending_acks.values())
+            log.error("worker %d could not ack %d finished job(s) (%s); they stay pending", os.getpid(), count, error)
         finally:
             self.close()
 
@@ -104,11 +115,15 @@ class Worker:
 
     # -- fetching ------------------------------------------------------------------------
 
+    def _read_count(self) -> int:
+        """COUNT applies to each stream of a read: split the prefetch between the queues."""
+        return max(1, self._prefetch // len(self._by_stream))
+
     def _read_command(self) -> bytes:
         streams = list(self._by_stream)
         return self._pack(
             b"XREADGROUP", b"GROUP", settings.CONSUMER_GROUP.encode(), self.consumer,
-            b"COUNT", self._prefetch, b"BLOCK", self.read_block_ms,
+            b"COUNT", self._read_count(), b"BLOCK", self.read_block_ms,
             b"STREAMS", *streams, *([b">"] * len(streams)),
         )
 
@@ -123,13 +138,18 @@ class Worker:
         return b"".join(self._connection.pack_command(*parts))
 
     def _fetch(self) -> Any:
-        """Settle the finished batch and read the next one in a single round trip."""
+        """Settle the finished batch and read the next one in a single round trip.
+
+        Acks are forgotten only once the server confirmed them; ``ack.lua`` is idempotent,
+        so sending them again after a failure is safe.
+        """
         acks = self._ack_commands()
-        self._pending_acks = {}
         self._connection.send_packed_command([b"".join([*acks, self._read_command()])])
         missing = self._read_ack_replies(acks)
-        reply = self._connection.read_response()
+        # The read blocks up to read_block_ms: never let a shorter socket_timeout cut it off.
+        reply = self._connection.read_response(timeout=self.read_block_ms / 1000 + settings.READ_TIMEOUT_MARGIN_S)
         self._resend_after_reload(missing)
+        self._pending_acks = {}
         return reply
 
     def _read_ack_replies(self, acks: list[bytes]) -> list[bytes]:
@@ -153,24 +173,46 @@ class Worker:
 
     def _flush_acks(self) -> None:
         acks = self._ack_commands()
-        self._pending_acks = {}
-        if acks:
+        if acks and self._connection is not None:
             self._connection.send_packed_command([b"".join(acks)])
             self._resend_after_reload(self._read_ack_replies(acks))
+        self._pending_acks = {}
 
     # -- running -------------------------------------------------------------------------
 
     def _run_batch(self, jobs: list[tuple[Any, ...]]) -> None:
+        """Run a fetched batch; hand back what is left if it runs long or a stop is requested.
+
+        Prefetch is sized from the last batch, so it holds about BATCH_WORK_S of work; when
+        jobs turn slow mid-batch, or on SIGTERM, the jobs not started go back to the stream
+        for idle workers (or the next worker) instead of waiting behind this one.
+        """
         started = time.perf_counter()
-        for job in jobs:
+        budget_s = 2 * settings.BATCH_WORK_S
+        last = len(jobs) - 1
+        for index, job in enumerate(jobs):
             self._perform(job)
+            if index < last and (self._stopping or time.perf_counter() - started > budget_s):
+                self._release(jobs[index + 1 :])
+                self._prefetch = 1
+                return
         elapsed_s = time.perf_counter() - started
         average_s = elapsed_s / len(jobs)
-        if average_s >= settings.FAST_JOB_S or elapsed_s > 2 * settings.BATCH_WORK_S:
+        if average_s >= settings.FAST_JOB_S or elapsed_s > budget_s:
             self._prefetch = 1  # slow jobs (or one among fast ones): one at a time, idle workers take the rest
-        elif len(jobs) == self._prefetch:
+        elif len(jobs) >= self._read_count():
             fits = int(settings.BATCH_WORK_S / average_s) if average_s > 0 else settings.MAX_PREFETCH
             self._prefetch = max(1, min(self._prefetch * 2, settings.MAX_PREFETCH, fits))
+
+    def _release(self, jobs: list[tuple[Any, ...]]) -> None:
+        """Put fetched jobs this worker will not start back at the end of their streams."""
+        by_stream: dict[bytes, list[str]] = {}
+        for job in jobs:
+            by_stream.setdefault(job[0], []).append(job[1])
+        for stream, ids in by_stream.items():
+            queue = self._by_stream[stream]
+            scripts.RELEASE(queue.redis, [queue.keys.stream], [settings.CONSUMER_GROUP, *ids])
+        log.debug("worker %d handed back %d job(s) it will not start", os.getpid(), len(jobs))
 
     def _perform(self, entry: tuple[Any, ...]) -> None:
         stream, entry_id, job_id, task_name, args, kwargs, attempt, enqueued_at = entry

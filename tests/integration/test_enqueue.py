@@ -11,6 +11,7 @@ import pytest
 import redis
 
 import qrun
+from qrun.connection import ProcessLocalClient
 from qrun.embedded import EmbeddedValkey
 from qrun.errors import PayloadError
 
@@ -125,3 +126,19 @@ def test_enqueue_reconnects_after_the_server_restarted() -> None:
             assert queue.stats()["enqueued"] == 1  # a restart without persistence forgot the first
     finally:
         server.stop()
+
+
+def test_a_failed_send_is_never_replayed_so_no_job_is_enqueued_twice(url: str) -> None:
+    client = ProcessLocalClient(url)
+    client.call(lambda connection: connection.send_command("PING") or connection.read_response())
+    calls = []
+
+    def fails_midway(connection: object) -> None:
+        calls.append(connection)
+        raise redis.ConnectionError("connection lost after the first chunk was confirmed")
+
+    with pytest.raises(redis.ConnectionError):
+        client.call(fails_midway)
+    assert len(calls) == 1
+    assert client.call(lambda connection: connection.send_command("PING") or connection.read_response()) == b"PONG"
+    client.close()

@@ -112,3 +112,9 @@ def test_argument_names_are_recovered_from_encoder_paths() -> None:
 def test_retry_refuses_a_negative_delay() -> None:
     with pytest.raises(qrun.ConfigurationError):
         qrun.Retry(delay=-1)
+
+
+@pytest.mark.parametrize("delay", [float("inf"), float("nan"), -1, "5"])
+def test_retry_refuses_a_delay_that_is_not_a_finite_number_of_seconds(delay: object) -> None:
+    with pytest.raises(qrun.ConfigurationError, match="finite number of seconds"):
+        qrun.Retry(delay=delay)  # type: ignore[arg-type]

@@ -54,6 +54,7 @@ PROMOTE = SCRIPTS["promote"]
 ACK = SCRIPTS["ack"]
 RETRY = SCRIPTS["retry"]
 DEAD = SCRIPTS["dead"]
+RELEASE = SCRIPTS["release"]
 
 
 def load_all(client: redis.Redis) -> None:

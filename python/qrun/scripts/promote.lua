@@ -14,9 +14,23 @@ local now_ms = ARGV[1]
 local limit = tonumber(ARGV[2])
 
 local due = rcall('ZRANGEBYSCORE', delayed, '-inf', now_ms, 'LIMIT', 0, limit)
-for _, member in ipairs(due) do
+local function six_values(member)
   local ok, f = pcall(cjson.decode, member)
-  if ok and type(f) == 'table' and #f == 6 then
+  if not ok or type(f) ~= 'table' or #f ~= 6 then
+    return nil
+  end
+  for i = 1, 6 do
+    local kind = type(f[i])
+    if kind ~= 'string' and kind ~= 'number' then  -- null, booleans, tables: XADD would fail
+      return nil
+    end
+  end
+  return f
+end
+
+for _, member in ipairs(due) do
+  local f = six_values(member)
+  if f then
     rcall('XADD', stream, '*',
       'id', f[1], 'task', f[2], 'args', f[3], 'kwargs', f[4], 'attempt', f[5], 'enqueued_at', f[6])
   else
