@@ -1,5 +1,5 @@
 # The developer contract: the same commands a newcomer, CI and the README use.
-.PHONY: dev test test-unit test-pure lint bench
+.PHONY: dev test test-unit lint bench
 
 dev:            ## build the Rust codec into the source tree for quick iteration
 	maturin develop --release
@@ -11,6 +11,10 @@ test:           ## every tier against a real valkey-server, then the unit tier o
 test-unit:
 	python -m pytest tests/unit
 
-lint:
+lint:           ## Rust lints, Python types, and the .pyi against the built extension
 	cargo clippy --all-targets -- -D warnings
+	python -m mypy python/qrun --ignore-missing-imports
 	python -m mypy.stubtest qrun._codec
+
+bench:          ## the bench suite (pip install -r benches/requirements.txt first for the peers)
+	python -m benches

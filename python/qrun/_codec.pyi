@@ -4,9 +4,10 @@ from collections.abc import Sequence
 from typing import Any
 
 __version__: str
+__all__ = ["__version__", "encode_payload", "pack_enqueue", "decode_read_reply"]
 
-JobTuple = tuple[bytes, str, str, str, tuple[Any, ...], dict[str, Any], int, int]
-MalformedEntry = tuple[bytes, str, str, list[Any]]
+_JobTuple = tuple[bytes, str, str, str, tuple[Any, ...], dict[str, Any], int, int]
+_MalformedEntry = tuple[bytes, str, str, list[Any]]
 
 def encode_payload(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[bytes, bytes]: ...
 def pack_enqueue(
@@ -16,4 +17,4 @@ def pack_enqueue(
     attempt: int,
     enqueued_at_ms: int,
 ) -> bytes: ...
-def decode_read_reply(reply: Any) -> tuple[list[JobTuple], list[MalformedEntry]]: ...
+def decode_read_reply(reply: Any) -> tuple[list[_JobTuple], list[_MalformedEntry]]: ...
