@@ -13,7 +13,7 @@ test-unit:
 
 lint:           ## Rust lints, Python types, and the .pyi against the built extension
 	cargo clippy --all-targets -- -D warnings
-	python -m mypy python/qrun --ignore-missing-imports
+	python -m mypy
 	python -m mypy.stubtest qrun._codec
 
 bench:          ## the bench suite (pip install -r benches/requirements.txt first for the peers)
