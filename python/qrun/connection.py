@@ -110,12 +110,15 @@ class ProcessLocalClient:
         """
         client = self.get()
         connection = None
-        while self._spare:
-            candidate = self._spare.pop()
-            if not _is_stale(candidate):
-                connection = candidate
+        while connection is None:
+            try:
+                candidate = self._spare.pop()
+            except IndexError:  # pop, not a length check: another thread may take the last one
                 break
-            candidate.disconnect()
+            if _is_stale(candidate):
+                candidate.disconnect()
+            else:
+                connection = candidate
         if connection is None:
             connection = make_raw_connection(client)
         try:

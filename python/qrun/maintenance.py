@@ -51,11 +51,10 @@ class Maintenance:
         for queue in self.queues:
             try:
                 queue.promote_due()
-            except ResponseError as error:  # a script error, not an outage: other queues go on
-                log.error("maintenance: promoting delayed jobs of %s failed: %s", queue.name, error)
+                idle = queue.is_idle() and idle
+            except ResponseError as error:  # a script or data error, not an outage: other queues go on
+                log.error("maintenance: queue %s: %s", queue.name, error)
                 idle = False
-                continue
-            idle = idle and queue.is_idle()
         if idle and self._idle_before:
             self.idle.set()
         elif not idle:

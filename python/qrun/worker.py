@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from . import codec, scripts, settings
 from .backoff import retry_delay_s
@@ -53,6 +53,7 @@ class Worker:
         self.read_block_ms = read_block_ms
         self.jobs_done = 0
         self._by_stream = {queue.keys.stream.encode(): queue for queue in self.queues}
+        self._read_order = list(self._by_stream)
         self._stopping = False
         self._connection: Any = None
         self._prefetch = 1
@@ -120,7 +121,9 @@ class Worker:
         return max(1, self._prefetch // len(self._by_stream))
 
     def _read_command(self) -> bytes:
-        streams = list(self._by_stream)
+        streams = self._read_order
+        if len(streams) > 1:
+            streams.append(streams.pop(0))  # rotate, so no queue always comes last in a batch
         return self._pack(
             b"XREADGROUP", b"GROUP", settings.CONSUMER_GROUP.encode(), self.consumer,
             b"COUNT", self._read_count(), b"BLOCK", self.read_block_ms,
@@ -145,22 +148,32 @@ class Worker:
         """
         acks = self._ack_commands()
         self._connection.send_packed_command([b"".join([*acks, self._read_command()])])
-        missing = self._read_ack_replies(acks)
+        missing, ack_error = self._read_ack_replies(acks)
         # The read blocks up to read_block_ms: never let a shorter socket_timeout cut it off.
         reply = self._connection.read_response(timeout=self.read_block_ms / 1000 + settings.READ_TIMEOUT_MARGIN_S)
+        if ack_error is not None:  # every reply is read, so the connection is in step; hand back, then fail
+            jobs, malformed = codec.decode_read_reply(reply)
+            self._release([*jobs, *malformed])
+            raise ack_error
         self._resend_after_reload(missing)
         self._pending_acks = {}
         return reply
 
-    def _read_ack_replies(self, acks: list[bytes]) -> list[bytes]:
-        """Read one reply per ack command; return the ones the server had no script for."""
+    def _read_ack_replies(self, acks: list[bytes]) -> tuple[list[bytes], ResponseError | None]:
+        """Read one reply per ack command, all of them so the connection stays in step.
+
+        Returns the commands the server had no script for, and the first other error.
+        """
         missing = []
+        first_error: ResponseError | None = None
         for command in acks:
             try:
                 self._connection.read_response()
             except NoScriptError:
                 missing.append(command)
-        return missing
+            except ResponseError as error:
+                first_error = first_error or error
+        return missing, first_error
 
     def _resend_after_reload(self, acks: list[bytes]) -> None:
         """After a server restart emptied the script cache: load the scripts, ack again."""
@@ -168,14 +181,20 @@ class Worker:
             return
         scripts.load_all(self.queues[0].redis)
         self._connection.send_packed_command([b"".join(acks)])
-        if self._read_ack_replies(acks):
+        still_missing, error = self._read_ack_replies(acks)
+        if error is not None:
+            raise error
+        if still_missing:
             raise NoScriptError("ack script missing right after SCRIPT LOAD")
 
     def _flush_acks(self) -> None:
         acks = self._ack_commands()
         if acks and self._connection is not None:
             self._connection.send_packed_command([b"".join(acks)])
-            self._resend_after_reload(self._read_ack_replies(acks))
+            missing, error = self._read_ack_replies(acks)
+            if error is not None:
+                raise error
+            self._resend_after_reload(missing)
         self._pending_acks = {}
 
     # -- running -------------------------------------------------------------------------
@@ -189,10 +208,17 @@ class Worker:
         """
         started = time.perf_counter()
         budget_s = 2 * settings.BATCH_WORK_S
+        # A minimal read (one entry per stream) is never cut short: handing back the other
+        # queue's job would starve it behind this queue's slow ones.
+        may_cut = self._read_count() > 1
         last = len(jobs) - 1
         for index, job in enumerate(jobs):
-            self._perform(job)
-            if index < last and (self._stopping or time.perf_counter() - started > budget_s):
+            try:
+                self._perform(job)
+            except BaseException:  # sys.exit() in a task, or the server gone mid-settle
+                self._release_quietly(jobs[index + 1 :])
+                raise
+            if index < last and (self._stopping or (may_cut and time.perf_counter() - started > budget_s)):
                 self._release(jobs[index + 1 :])
                 self._prefetch = 1
                 return
@@ -204,8 +230,17 @@ class Worker:
             fits = int(settings.BATCH_WORK_S / average_s) if average_s > 0 else settings.MAX_PREFETCH
             self._prefetch = max(1, min(self._prefetch * 2, settings.MAX_PREFETCH, fits))
 
+    def _release_quietly(self, jobs: list[tuple[Any, ...]]) -> None:
+        """Hand back unstarted jobs on the way out; a failure here only leaves them pending."""
+        try:
+            self._release(jobs)
+        except RedisError as error:
+            log.error("worker %d could not hand back %d unstarted job(s): %s", os.getpid(), len(jobs), error)
+
     def _release(self, jobs: list[tuple[Any, ...]]) -> None:
         """Put fetched jobs this worker will not start back at the end of their streams."""
+        if not jobs:
+            return
         by_stream: dict[bytes, list[str]] = {}
         for job in jobs:
             by_stream.setdefault(job[0], []).append(job[1])

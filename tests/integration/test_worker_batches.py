@@ -44,7 +44,7 @@ def test_jobs_that_finished_before_a_task_called_sys_exit_are_still_acked(
     with pytest.raises(SystemExit):
         worker.run()
     stats = queue.stats()
-    assert (stats["succeeded"], stats["in_flight"]) == (2, 3)  # jobs 0 and 1 acked; 2 and the unstarted stay
+    assert (stats["succeeded"], stats["in_flight"], stats["ready"]) == (2, 1, 2)  # 0, 1 acked; 2 pending; 3, 4 handed back
 
 
 def test_a_batch_that_runs_past_its_budget_hands_back_the_jobs_it_did_not_start(
@@ -139,3 +139,33 @@ def test_enqueue_many_checks_every_item_against_the_signature(queue: qrun.Queue,
     with pytest.raises(TypeError, match=r"cannot enqueue t.send: missing a required argument: 'to' \(item 2 of the batch\)"):
         queue.enqueue_many(send, [{"to": "a"}, {"to": "b", "subject": "s"}, {"too": "c"}])
     assert client.xlen(STREAM) == 0
+
+
+def test_a_slow_queue_does_not_starve_the_other_queue_of_a_worker(url: str, make_worker: Callable[..., Worker]) -> None:
+    ran: list[str] = []
+    with qrun.Queue("slow", url) as slow, qrun.Queue("fast", url) as fast:
+        slow_task = slow.task(name="t.slow")(lambda n: (ran.append("slow"), time.sleep(3 * settings.BATCH_WORK_S)))
+        fast_task = fast.task(name="t.fast")(lambda n: ran.append("fast"))
+        slow.enqueue_many(slow_task, [(n,) for n in range(4)])
+        fast.enqueue_many(fast_task, [(n,) for n in range(2)])
+        worker = make_worker([slow, fast], read_block_ms=50)
+        for _ in range(3):
+            _one_batch(worker)
+        assert ran.count("fast") == 2  # the minimal read (one per queue) runs both queues' jobs
+
+
+def test_an_ack_refused_by_the_server_hands_back_the_fetched_batch_and_fails_loudly(
+    queue: qrun.Queue, client: redis.Redis, make_worker: Callable[..., Worker]
+) -> None:
+    task = queue.task(name="t.fine")(lambda n: None)
+    queue.enqueue_many(task, [(n,) for n in range(4)])
+    worker = make_worker([queue], read_block_ms=50)
+    worker._prefetch = 2  # noqa: SLF001
+    _one_batch(worker)  # two ran; their acks wait for the next fetch
+    client.delete("{qrun:batch}:stats")
+    client.set("{qrun:batch}:stats", "not a hash")  # ack.lua's HINCRBY now fails with WRONGTYPE
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        worker._fetch()  # noqa: SLF001
+    pending = client.xpending(STREAM, settings.CONSUMER_GROUP)["pending"]
+    assert pending == 0  # XACK ran before HINCRBY failed; the two fetched jobs went back
+    assert client.xlen(STREAM) == 2  # the handed-back pair, ready for any worker

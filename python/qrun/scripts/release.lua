@@ -5,7 +5,8 @@ KEYS[1]  {prefix:queue}:stream  (stream)  the jobs' entries
 ARGV[1]  consumer group
 ARGV[2..] entry ids
 
-Returns: the number of entries handed back (ids no longer pending are skipped).
+Returns: the number of entries handed back (ids no longer pending are skipped; an entry
+deleted while pending is only cleared from the pending list).
 ]]
 local rcall = redis.call
 local stream = KEYS[1]
@@ -15,7 +16,9 @@ local released = 0
 for i = 2, #ARGV do
   local id = ARGV[i]
   local entries = rcall('XRANGE', stream, id, id)
-  if #entries == 1 and rcall('XACK', stream, group, id) == 1 then
+  if #entries == 0 then
+    rcall('XACK', stream, group, id)  -- deleted while pending: nothing to hand back, clear the PEL
+  elseif rcall('XACK', stream, group, id) == 1 then
     rcall('XADD', stream, '*', unpack(entries[1][2]))
     rcall('XDEL', stream, id)
     released = released + 1
