@@ -298,6 +298,17 @@ class Queue:
             result[field.decode()] = int(value)
         return result
 
+    def dead_letters(self, limit: int = 20) -> list[dict[str, str]]:
+        """The newest ``limit`` dead-lettered jobs, newest first, as text fields (see
+        docs/wire-format.md: the job's fields plus ``dead_reason``, ``dead_error`` …)."""
+        if limit < 1:
+            raise ConfigurationError(f"limit must be >= 1, got {limit!r}")
+        entries = self.redis.xrevrange(self.keys.dead, count=limit)
+        return [
+            {"dead_id": entry_id.decode(), **{k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}}
+            for entry_id, fields in entries
+        ]
+
     def is_idle(self) -> bool:
         """True when nothing is ready, in flight or delayed (every job has settled)."""
         with self.redis.pipeline(transaction=True) as pipe:  # both counts at one instant

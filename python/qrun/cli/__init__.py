@@ -45,7 +45,7 @@ def _register(*commands: Any) -> None:
 
 
 from .demo import demo  # noqa: E402
-from .queues import stats  # noqa: E402
+from .queues import dead, stats  # noqa: E402
 from .run import run  # noqa: E402
 
-_register(run, demo, stats)
+_register(run, demo, stats, dead)
