@@ -303,7 +303,7 @@ class Queue:
         docs/wire-format.md: the job's fields plus ``dead_reason``, ``dead_error`` …)."""
         if limit < 1:
             raise ConfigurationError(f"limit must be >= 1, got {limit!r}")
-        entries = self.redis.xrevrange(self.keys.dead, count=limit)
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = self.redis.xrevrange(self.keys.dead, count=limit)  # type: ignore[assignment]
         return [
             {"dead_id": entry_id.decode(), **{k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}}
             for entry_id, fields in entries

@@ -46,11 +46,11 @@ def dead(name: str, limit: int, show_traceback: bool, url: str | None, prefix: s
         click.echo(f"no dead-lettered jobs in {name}")
     for entry in entries:
         when = _when(entry.get("dead_at", ""))
-        error = f"{entry['dead_error_type']}: {entry.get('dead_error', '')}" if entry.get("dead_error_type") else ""
+        failure = f"{entry['dead_error_type']}: {entry.get('dead_error', '')}" if entry.get("dead_error_type") else ""
         click.echo(f"{when}  {entry.get('id', '?')}  {entry.get('task', '?')}  attempt {entry.get('attempt', '?')}")
         click.echo(f"    reason: {entry.get('dead_reason', '?')}")
-        if error:
-            click.echo(f"    error:  {error}")
+        if failure:
+            click.echo(f"    error:  {failure}")
         click.echo(f"    args:   {entry.get('args', '')}  kwargs: {entry.get('kwargs', '')}")
         if show_traceback and entry.get("dead_traceback"):
             click.echo("    " + entry["dead_traceback"].rstrip().replace("\n", "\n    "))
