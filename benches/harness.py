@@ -22,7 +22,6 @@ from pathlib import Path
 import psutil
 import redis
 
-from . import marks
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -250,7 +250,7 @@ def test_what_the_producer_writes_the_worker_decodes_identically(jobs: list[Any]
     for index, (job_id, task, args, kwargs) in enumerate(jobs):
         args_json, kwargs_json = reference_codec.encode_payload(args, kwargs)
         values = [job_id.encode(), task.encode(), args_json, kwargs_json, b"%d" % attempt, b"%d" % enqueued_at]
-        fields = [part for pair in zip(reference_codec.FIELDS, values) for part in pair]
+        fields = [part for pair in zip(reference_codec.FIELDS, values, strict=True) for part in pair]
         entries.append([b"%d-0" % (index + 1), fields])
     kind, _ = assert_same("decode_read_reply", [[b"{qrun:q}:stream", entries]])
     assert kind == "ok"
