@@ -18,6 +18,7 @@ from ..connection import make_client, redact, resolve_url
 from ..demo import build_demo_queue, expected_outcome
 from ..embedded import EmbeddedValkey
 from ..supervisor import Supervisor
+from .options import url_option
 
 log = logging.getLogger("qrun.demo")
 
@@ -35,7 +36,7 @@ def _server_answers(url: str) -> bool:
 @click.command()
 @click.option("--jobs", default=100_000, show_default=True, type=click.IntRange(1, 5_000_000))
 @click.option("-w", "--workers", default=2, show_default=True, type=click.IntRange(min=1))
-@click.option("--url", default=None, help="Server URL (default: $QRUN_URL, else redis://127.0.0.1:6379/0).")
+@url_option
 @click.option("--job-logs", is_flag=True, help="Log every retry and dead letter (the demo causes them on purpose).")
 def demo(jobs: int, workers: int, url: str | None, job_logs: bool) -> None:
     """Enqueue JOBS no-op jobs, process them with WORKERS processes, print jobs/s."""

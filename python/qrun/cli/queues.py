@@ -9,18 +9,26 @@ import click
 from .. import settings
 from ..errors import ConfigurationError
 from ..queue import Queue
+from .options import url_option
+
+prefix_option = click.option("--prefix", default=settings.DEFAULT_PREFIX, show_default=True, help="Key prefix.")
+
+
+def _open(name: str, url: str | None, prefix: str) -> Queue:
+    """The named queue, or a usage error that says what makes a valid name."""
+    try:
+        return Queue(name, url, prefix=prefix)
+    except ConfigurationError as error:
+        raise click.UsageError(str(error)) from None
 
 
 @click.command()
 @click.argument("names", nargs=-1, required=True, metavar="QUEUE...")
-@click.option("--url", default=None, help="Server URL (default: $QRUN_URL, else redis://127.0.0.1:6379/0).")
-@click.option("--prefix", default=settings.DEFAULT_PREFIX, show_default=True, help="Key prefix.")
+@url_option
+@prefix_option
 def stats(names: tuple[str, ...], url: str | None, prefix: str) -> None:
     """Print job counts for each queue: ready, in flight, delayed, dead and lifetime totals."""
-    try:
-        queues = [Queue(name, url, prefix=prefix) for name in names]
-    except ConfigurationError as error:
-        raise click.UsageError(str(error)) from None
+    queues = [_open(name, url, prefix) for name in names]
     columns = ["ready", "in_flight", "delayed", "dead", "enqueued", "succeeded", "retried", "dead_lettered"]
     click.echo("queue".ljust(20) + "".join(column.rjust(14) for column in columns))
     for queue in queues:
@@ -33,14 +41,11 @@ def stats(names: tuple[str, ...], url: str | None, prefix: str) -> None:
 @click.argument("name", metavar="QUEUE")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="How many, newest first.")
 @click.option("--traceback", "show_traceback", is_flag=True, help="Print each job's traceback too.")
-@click.option("--url", default=None, help="Server URL (default: $QRUN_URL, else redis://127.0.0.1:6379/0).")
-@click.option("--prefix", default=settings.DEFAULT_PREFIX, show_default=True, help="Key prefix.")
+@url_option
+@prefix_option
 def dead(name: str, limit: int, show_traceback: bool, url: str | None, prefix: str) -> None:
     """Show the newest dead-lettered jobs of QUEUE: when, which job, why."""
-    try:
-        queue = Queue(name, url, prefix=prefix)
-    except ConfigurationError as error:
-        raise click.UsageError(str(error)) from None
+    queue = _open(name, url, prefix)
     entries = queue.dead_letters(limit)
     if not entries:
         click.echo(f"no dead-lettered jobs in {name}")
