@@ -21,6 +21,7 @@ from .errors import (
     QrunError,
     Retry,
     ScriptError,
+    TimeLimitExceeded,
     UnknownTaskError,
 )
 from .job import EnqueuedJob, Job, current_job
@@ -44,6 +45,7 @@ __all__ = [
     "Retry",
     "ScriptError",
     "Task",
+    "TimeLimitExceeded",
     "UnknownTaskError",
     "__version__",
     "current_job",

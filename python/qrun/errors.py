@@ -55,3 +55,11 @@ class Retry(Exception):
             raise ConfigurationError(f"Retry(delay=...) must be a finite number of seconds >= 0, got {delay!r}")
         self.delay = delay
         self.reason = reason
+
+
+class TimeLimitExceeded(Exception):
+    """Raised inside a job that ran past its task's ``soft_time_limit``.
+
+    An ``Exception`` (not a ``QrunError`` from qrun's API) so a task may catch it to clean
+    up; uncaught, it fails the attempt like any other error.
+    """

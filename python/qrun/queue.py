@@ -12,11 +12,12 @@ import redis
 from redis.exceptions import NoScriptError, ResponseError
 
 from . import codec, scripts, settings
+from .checks import count_setting, seconds_setting
 from .connection import ProcessLocalClient
 from .errors import ConfigurationError, PayloadError
 from .job import EnqueuedJob
 from .keys import QueueKeys, validate_name, validate_task_name
-from .task import RetryPolicy, Task
+from .task import RetryPolicy, Task, TimeLimits
 
 F = TypeVar("F", bound=Callable[..., Any])
 TaskRef = Task[..., Any] | str
@@ -43,6 +44,11 @@ class Queue:
     ``url`` defaults to ``$QRUN_URL``, else ``redis://127.0.0.1:6379/0``; ``prefix``
     namespaces every key (one per deployment or tenant). ``retries``, ``backoff_base`` and
     ``backoff_cap`` (seconds) are the defaults of the queue's tasks.
+
+    Delivery (see docs/operations.md): a job whose worker died is redelivered once it has
+    been invisible for ``visibility_timeout`` seconds; after ``max_deliveries`` deliveries
+    without an ack it is dead-lettered; dead letters are kept ``dead_retention`` seconds
+    (``None``: forever).
     """
 
     def __init__(
@@ -54,8 +60,14 @@ class Queue:
         retries: int = settings.DEFAULT_RETRIES,
         backoff_base: float = settings.DEFAULT_BACKOFF_BASE_S,
         backoff_cap: float = settings.DEFAULT_BACKOFF_CAP_S,
+        visibility_timeout: float = settings.DEFAULT_VISIBILITY_TIMEOUT_S,
+        max_deliveries: int = settings.DEFAULT_MAX_DELIVERIES,
+        dead_retention: float | None = settings.DEFAULT_DEAD_RETENTION_S,
     ) -> None:
         self.name = validate_name("queue", name)
+        self.visibility_timeout_s = seconds_setting("visibility_timeout", visibility_timeout, minimum=0.1)
+        self.max_deliveries = count_setting("max_deliveries", max_deliveries, minimum=1)
+        self.dead_retention_s = None if dead_retention is None else seconds_setting("dead_retention", dead_retention, 0.0)
         self.prefix = validate_name("prefix", prefix)
         self.keys = QueueKeys(self.prefix, self.name)
         self.default_policy = RetryPolicy(retries, backoff_base, backoff_cap)
@@ -100,6 +112,8 @@ class Queue:
         retries: int | None = None,
         backoff_base: float | None = None,
         backoff_cap: float | None = None,
+        time_limit: float | None = None,
+        soft_time_limit: float | None = None,
     ) -> Callable[[F], Task[..., Any]]: ...
 
     def task(
@@ -111,11 +125,15 @@ class Queue:
         retries: int | None = None,
         backoff_base: float | None = None,
         backoff_cap: float | None = None,
+        time_limit: float | None = None,
+        soft_time_limit: float | None = None,
     ) -> Any:
         """Register a function as a task of this queue (usable bare or with options).
 
         The task name defaults to ``module.qualname``; it is what travels in the job, so
-        producers and workers must agree on it.
+        producers and workers must agree on it. ``soft_time_limit`` (seconds) raises
+        :class:`qrun.TimeLimitExceeded` inside a run that takes longer; ``time_limit`` is the
+        hard limit: the supervisor kills the worker and the run counts as a failed attempt.
         """
 
         def register(function: Callable[..., Any]) -> Task[..., Any]:
@@ -133,7 +151,8 @@ class Queue:
                 default.backoff_base_s if backoff_base is None else backoff_base,
                 default.backoff_cap_s if backoff_cap is None else backoff_cap,
             )
-            registered: Task[..., Any] = Task(self, function, task_name, policy)
+            limits = TimeLimits(soft_time_limit, time_limit)
+            registered: Task[..., Any] = Task(self, function, task_name, policy, limits)
             self.tasks[task_name] = registered
             return registered
 

@@ -45,6 +45,27 @@ FAST_JOB_S = 0.002
 #: jobs it holds never wait long while another worker idles.
 BATCH_WORK_S = 0.005
 
+#: How long a delivered job stays hidden before the claimer may hand it to another worker.
+#: Live workers' jobs are extended by their supervisor, so this only bounds how long a job
+#: of a dead worker (or dead host) waits before it is redelivered.
+DEFAULT_VISIBILITY_TIMEOUT_S = 30.0
+
+#: Deliveries without an ack (the worker died each time) before a job is dead-lettered.
+DEFAULT_MAX_DELIVERIES = 5
+
+#: How long dead-lettered jobs are kept before the maintenance thread trims them (7 days).
+DEFAULT_DEAD_RETENTION_S = 7 * 86_400.0
+
+#: Longest pause between two claimer passes over a queue's pending entries (shorter when
+#: the visibility timeout is short: a quarter of it).
+CLAIM_INTERVAL_S = 1.0
+
+#: Pending entries the claimer looks at per script call.
+CLAIM_BATCH_SIZE = 200
+
+#: How often dead-letter retention trims the dead streams.
+TRIM_INTERVAL_S = 60.0
+
 #: How often the supervisor's maintenance thread runs (delayed promotion, idle checks).
 MAINTENANCE_INTERVAL_S = 0.1
 
@@ -53,6 +74,25 @@ PROMOTE_BATCH_SIZE = 1_000
 
 #: How long workers get to finish their current job after TERM/INT before they are killed.
 DEFAULT_GRACE_PERIOD_S = 30.0
+
+#: A worker with no job running that has not polled the server for this long is hung
+#: (deadlocked, stuck after a reconnect) and is replaced. Its read blocks READ_BLOCK_MS,
+#: and a reconnecting worker keeps polling, so a live worker never comes near it.
+HUNG_WORKER_S = 60.0
+
+#: How often a worker checks its RSS against --max-memory-per-worker (psutil costs ~20 µs).
+MEMORY_CHECK_INTERVAL_S = 1.0
+
+#: --max-jobs-per-worker and --max-memory-per-worker get up to this fraction of random
+#: headroom per worker, so a fleet does not recycle in lockstep.
+RECYCLE_JITTER = 0.1
+
+#: Reconnect backoff of a worker that lost the server: first pause, and the cap.
+RECONNECT_BASE_S = 0.1
+RECONNECT_CAP_S = 5.0
+
+#: Presence heartbeat period; a supervisor missing three of them is gone from `qrun workers`.
+PRESENCE_INTERVAL_S = 2.0
 
 #: Exit status of a worker that could not boot (import error, no server): halts the supervisor.
 EXIT_BOOT_FAILED = 3

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
+from .checks import seconds_setting
 from .errors import ConfigurationError
 from .job import EnqueuedJob
 
@@ -42,14 +43,37 @@ class RetryPolicy:
             )
 
 
+@dataclass(frozen=True)
+class TimeLimits:
+    """How long one run of a task may take: past ``soft_s`` the run gets
+    :class:`qrun.TimeLimitExceeded` raised inside it; past ``hard_s`` its worker is killed."""
+
+    soft_s: float | None = None
+    hard_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.soft_s is not None:
+            object.__setattr__(self, "soft_s", seconds_setting("soft_time_limit", self.soft_s, minimum=0.001))
+        if self.hard_s is not None:
+            object.__setattr__(self, "hard_s", seconds_setting("time_limit", self.hard_s, minimum=0.001))
+        if self.soft_s is not None and self.hard_s is not None and not self.soft_s < self.hard_s:
+            raise ConfigurationError(
+                f"soft_time_limit ({self.soft_s!r}) must be shorter than time_limit ({self.hard_s!r}), "
+                "so the job gets a chance to clean up before it is killed"
+            )
+
+
 class Task(Generic[P, R]):
     """A function registered on a queue. Calling it runs it here; ``enqueue`` runs it on a worker."""
 
-    def __init__(self, queue: Queue, func: Callable[P, R], name: str, policy: RetryPolicy) -> None:
+    def __init__(
+        self, queue: Queue, func: Callable[P, R], name: str, policy: RetryPolicy, limits: TimeLimits | None = None
+    ) -> None:
         self.queue = queue
         self.func = func
         self.name = name
         self.policy = policy
+        self.limits = limits or TimeLimits()
         self.signature = _signature(func)
         self._parameters = _positional_names(self.signature)
         self.__doc__ = func.__doc__
