@@ -17,6 +17,7 @@ from .errors import (
     CodecError,
     ConfigurationError,
     InvalidNameError,
+    LockNotAcquired,
     PayloadError,
     QrunError,
     Retry,
@@ -25,6 +26,7 @@ from .errors import (
     UnknownTaskError,
 )
 from .job import EnqueuedJob, Job, current_job
+from .locks import Lock
 from .queue import Queue
 from .task import Task
 
@@ -39,6 +41,8 @@ __all__ = [
     "EnqueuedJob",
     "InvalidNameError",
     "Job",
+    "Lock",
+    "LockNotAcquired",
     "PayloadError",
     "QrunError",
     "Queue",

@@ -42,6 +42,20 @@ class ScriptError(QrunError):
     """A qrun Lua script answered with an error."""
 
 
+class LockNotAcquired(QrunError):
+    """A :meth:`qrun.Queue.lock` could not be taken within its ``wait``, or an operation
+    needs a lock this :class:`qrun.locks.Lock` does not hold; the message says what to do.
+
+    ``name`` is the lock's name; ``waited_s`` how long acquiring waited (``None`` when the
+    error is about a lock that is not held).
+    """
+
+    def __init__(self, message: str, name: str = "", waited_s: float | None = None) -> None:
+        super().__init__(message)
+        self.name = name
+        self.waited_s = waited_s
+
+
 class Retry(Exception):
     """Raise inside a task to ask for another attempt after ``delay`` seconds.
 

@@ -9,12 +9,17 @@ from typing import Any
 
 @dataclass(frozen=True)
 class EnqueuedJob:
-    """Returned by ``enqueue``: enough to find the job again in logs and streams."""
+    """Returned by ``enqueue``: enough to find the job again in logs and streams.
+
+    ``duplicate`` is True when the task is unique and an equal job was already waiting or
+    running: ``id`` is then that job's id and nothing was enqueued (``due_at_ms`` is None).
+    """
 
     id: str
     task: str
     queue: str
     due_at_ms: int | None = None
+    duplicate: bool = False
 
 
 @dataclass(frozen=True, slots=True)

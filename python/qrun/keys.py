@@ -65,3 +65,11 @@ class QueueKeys:
     def stats(self) -> str:
         """Hash of lifetime counters: enqueued, succeeded, retried, dead_lettered."""
         return f"{self.tag}:stats"
+
+    def lock(self, name: str) -> str:
+        """String holding the token of whoever holds the lock ``name`` (expires: its ttl)."""
+        return f"{self.tag}:lock:{name}"
+
+    def unique(self, digest: str) -> str:
+        """String holding the id of the unique job whose arguments hash to ``digest``."""
+        return f"{self.tag}:unique:{digest}"

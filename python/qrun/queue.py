@@ -17,7 +17,9 @@ from .connection import ProcessLocalClient
 from .errors import ConfigurationError, PayloadError
 from .job import EnqueuedJob
 from .keys import QueueKeys, validate_name, validate_task_name
+from .locks import Lock
 from .task import RetryPolicy, Task, TimeLimits
+from .unique import unique_digest, unique_policy
 
 F = TypeVar("F", bound=Callable[..., Any])
 TaskRef = Task[..., Any] | str
@@ -114,6 +116,9 @@ class Queue:
         backoff_cap: float | None = None,
         time_limit: float | None = None,
         soft_time_limit: float | None = None,
+        unique: bool = False,
+        unique_key: Callable[..., str] | None = None,
+        unique_for: float | None = None,
     ) -> Callable[[F], Task[..., Any]]: ...
 
     def task(
@@ -127,6 +132,9 @@ class Queue:
         backoff_cap: float | None = None,
         time_limit: float | None = None,
         soft_time_limit: float | None = None,
+        unique: bool = False,
+        unique_key: Callable[..., str] | None = None,
+        unique_for: float | None = None,
     ) -> Any:
         """Register a function as a task of this queue (usable bare or with options).
 
@@ -134,7 +142,14 @@ class Queue:
         producers and workers must agree on it. ``soft_time_limit`` (seconds) raises
         :class:`qrun.TimeLimitExceeded` inside a run that takes longer; ``time_limit`` is the
         hard limit: the supervisor kills the worker and the run counts as a failed attempt.
+
+        ``unique=True`` keeps at most one job per task and arguments waiting or running: an
+        enqueue of a duplicate returns the existing job (``duplicate=True``) and adds nothing.
+        ``unique_key(*args, **kwargs) -> str`` picks what makes jobs equal (implies unique);
+        ``unique_for`` (seconds, default 1 h) bounds how long the claim lives if the job never
+        succeeds or dies.
         """
+        unique_claim = unique_policy(unique, unique_key, unique_for)
 
         def register(function: Callable[..., Any]) -> Task[..., Any]:
             task_name = validate_task_name(
@@ -152,7 +167,7 @@ class Queue:
                 default.backoff_cap_s if backoff_cap is None else backoff_cap,
             )
             limits = TimeLimits(soft_time_limit, time_limit)
-            registered: Task[..., Any] = Task(self, function, task_name, policy, limits)
+            registered: Task[..., Any] = Task(self, function, task_name, policy, limits, unique_claim)
             self.tasks[task_name] = registered
             return registered
 
@@ -174,6 +189,9 @@ class Queue:
     def enqueue(self, task: TaskRef, /, *args: Any, **kwargs: Any) -> EnqueuedJob:
         """Queue one job now; arguments are checked (JSON, signature) before anything is sent."""
         name = self._task_name(task)
+        unique_task = self._unique_task(task, name)
+        if unique_task is not None:
+            return self._enqueue_unique(unique_task, args, kwargs, None)
         _check_signature(task, args, kwargs)
         job_id = _new_job_id()
         try:
@@ -205,6 +223,9 @@ class Queue:
         ids = _new_job_ids(len(materialized))
         jobs = [_job_tuple(ids[index], name, item, index) for index, item in enumerate(materialized)]
         _check_batch_signatures(task, jobs)
+        unique_task = self._unique_task(task, name)
+        if unique_task is not None:
+            return self._enqueue_many_unique(unique_task, jobs, batch_size)
         keys = self._enqueue_keys()
         enqueued_at = _now_ms()
         commands = []
@@ -233,6 +254,9 @@ class Queue:
 
     def _schedule(self, due_ms: int, task: TaskRef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> EnqueuedJob:
         name = self._task_name(task)
+        unique_task = self._unique_task(task, name)
+        if unique_task is not None:
+            return self._enqueue_unique(unique_task, args, kwargs, due_ms)
         _check_signature(task, args, kwargs)
         try:
             args_json, kwargs_json = codec.encode_payload(args, kwargs)
@@ -248,6 +272,94 @@ class Queue:
 
     def _enqueue_keys(self) -> list[bytes]:
         return [self.keys.stream.encode(), self.keys.stats.encode()]
+
+    # -- unique tasks (see qrun/unique.py) ---------------------------------------------------
+
+    def _unique_task(self, task: TaskRef, name: str) -> Task[..., Any] | None:
+        """The task if it is unique (also when named by a string and registered here), else None."""
+        found = task if isinstance(task, Task) else self.tasks.get(name)
+        return found if found is not None and found.unique is not None else None
+
+    def _unique_args(
+        self, task: Task[..., Any], args: Sequence[Any], kwargs: dict[str, Any], index: int | None = None
+    ) -> tuple[bytes, bytes, str]:
+        """The job's args and kwargs JSON and its unique key; nothing is sent."""
+        try:
+            args_json, kwargs_json = codec.encode_payload(args, kwargs)
+        except PayloadError as error:
+            raise _explain(error, task, task.name, index) from None
+        return args_json, kwargs_json, self.keys.unique(unique_digest(task, args, kwargs))
+
+    def _enqueue_unique(
+        self, task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], due_ms: int | None
+    ) -> EnqueuedJob:
+        """Enqueue (or schedule, with ``due_ms``) unless an equal job holds the unique key;
+        one script, so two producers racing cannot both add the job."""
+        assert task.unique is not None
+        _check_signature(task, args, kwargs)
+        args_json, kwargs_json, unique_key = self._unique_args(task, args, kwargs)
+        job_id = _new_job_id()
+        now_ms = _now_ms()
+        ttl_ms = max(1, int(task.unique.ttl_s * 1000))
+        if due_ms is None:
+            holder = scripts.ENQUEUE_UNIQUE(
+                self.redis,
+                [self.keys.stream, self.keys.stats, unique_key],
+                [ttl_ms, job_id, task.name, args_json, kwargs_json, 1, now_ms],
+            )
+        else:  # the claim covers the wait too: it lives the delay plus unique_for
+            member = codec.encode_delayed_member(job_id, task.name, args_json, kwargs_json, 1, now_ms)
+            holder = scripts.ENQUEUE_UNIQUE_DELAYED(
+                self.redis,
+                [self.keys.delayed, self.keys.stats, unique_key],
+                [ttl_ms + max(0, due_ms - now_ms), job_id, due_ms, member],
+            )
+        holder_id = holder.decode()
+        if holder_id != job_id:
+            return EnqueuedJob(holder_id, task.name, self.name, None, duplicate=True)
+        return EnqueuedJob(job_id, task.name, self.name, due_ms)
+
+    def _enqueue_many_unique(
+        self, task: Task[..., Any], jobs: list[tuple[str, str, Sequence[Any], Any]], batch_size: int
+    ) -> list[str]:
+        """One unique enqueue per job, pipelined one batch per round trip; a duplicate (of a
+        queued job, or of an earlier item) gets the id of the job it duplicates."""
+        assert task.unique is not None
+        prepared = [self._unique_args(task, args, kwargs, index) for index, (_, _, args, kwargs) in enumerate(jobs)]
+        ttl_ms = max(1, int(task.unique.ttl_s * 1000))
+        stream, stats, sha = self.keys.stream, self.keys.stats, scripts.ENQUEUE_UNIQUE.sha.decode()
+        enqueued_at = _now_ms()
+        holders: list[str] = []
+        for start in range(0, len(jobs), batch_size):
+            calls = [
+                (sha, 3, stream, stats, unique_key, ttl_ms, job_id, task.name, args_json, kwargs_json, 1, enqueued_at)
+                for (job_id, *_), (args_json, kwargs_json, unique_key) in zip(
+                    jobs[start : start + batch_size], prepared[start : start + batch_size]
+                )
+            ]
+            replies = self._pipeline_evalsha(calls)
+            holders.extend(reply.decode() for reply in replies)
+        return holders
+
+    def _pipeline_evalsha(self, calls: list[tuple[Any, ...]]) -> list[Any]:
+        """EVALSHA each call in one pipeline; after NOSCRIPT, load the scripts and resend
+        the refused calls (the unique scripts are idempotent per job id, so a resend is safe)."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for call in calls:
+                pipe.evalsha(*call)
+            replies: list[Any] = pipe.execute(raise_on_error=False)
+        refused = [index for index, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if refused:
+            scripts.load_all(self.redis)
+            with self.redis.pipeline(transaction=False) as pipe:
+                for index in refused:
+                    pipe.evalsha(*calls[index])
+                for index, reply in zip(refused, pipe.execute(raise_on_error=False)):
+                    replies[index] = reply
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
 
     def _send_packed(self, commands: list[bytes]) -> None:
         """Send pre-built EVALSHA commands without waiting between them, then read every reply.
@@ -337,8 +449,23 @@ class Queue:
         return stream_len == 0 and delayed == 0
 
     def purge(self) -> None:
-        """Delete every key of this queue: jobs, delayed jobs, dead letters and counters."""
+        """Delete every key of this queue: jobs, delayed jobs, dead letters and counters, and
+        the unique-job claims of the jobs deleted (held locks are left alone)."""
         self.redis.delete(self.keys.stream, self.keys.delayed, self.keys.dead, self.keys.stats)
+        claims = list(self.redis.scan_iter(match=self.keys.unique("*"), count=1000))
+        for start in range(0, len(claims), 1000):
+            self.redis.delete(*claims[start : start + 1000])
+
+    # -- locks ----------------------------------------------------------------------------
+
+    def lock(self, name: str, *, ttl: float = 30.0, wait: float = 5.0, auto_extend: bool = True) -> Lock:
+        """A distributed lock named ``name`` on this queue's server: ``with queue.lock("x"):``.
+
+        ``ttl`` (seconds) bounds how long the lock outlives a holder that died; ``wait`` is how
+        long acquiring keeps trying before it raises :class:`qrun.LockNotAcquired` (0: one
+        try); ``auto_extend`` keeps extending it while held. See :class:`qrun.locks.Lock`.
+        """
+        return Lock(self, name, ttl=ttl, wait=wait, auto_extend=auto_extend)
 
 
 def _send_and_collect(connection: Any, commands: list[bytes]) -> list[bytes]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 from .checks import seconds_setting
 from .errors import ConfigurationError
 from .job import EnqueuedJob
+from .unique import UniquePolicy
+from .unique import release as _release_unique
 
 if TYPE_CHECKING:
     from .queue import Queue
@@ -67,13 +69,21 @@ class Task(Generic[P, R]):
     """A function registered on a queue. Calling it runs it here; ``enqueue`` runs it on a worker."""
 
     def __init__(
-        self, queue: Queue, func: Callable[P, R], name: str, policy: RetryPolicy, limits: TimeLimits | None = None
+        self,
+        queue: Queue,
+        func: Callable[P, R],
+        name: str,
+        policy: RetryPolicy,
+        limits: TimeLimits | None = None,
+        unique: UniquePolicy | None = None,
     ) -> None:
         self.queue = queue
         self.func = func
         self.name = name
         self.policy = policy
         self.limits = limits or TimeLimits()
+        #: How duplicate jobs are collapsed (``@queue.task(unique=True)``), or None.
+        self.unique = unique
         self.signature = _signature(func)
         self._parameters = _positional_names(self.signature)
         self.__doc__ = func.__doc__
@@ -97,6 +107,11 @@ class Task(Generic[P, R]):
     def enqueue_at(self, when: datetime, /, *args: P.args, **kwargs: P.kwargs) -> EnqueuedJob:
         """Queue one run of the task to start at ``when`` (an aware datetime, or local time)."""
         return self.queue.enqueue_at(when, self, *args, **kwargs)
+
+    def release_unique(self, job_id: str, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
+        """Free the unique key of this task's job ``job_id``, which reached a terminal state
+        (workers call it; a no-op when the task is not unique)."""
+        _release_unique(self.queue, self, job_id, args, kwargs)
 
     def argument_name(self, path: str) -> str:
         """The parameter an encoder path such as ``args[1]['x']`` points into, for error messages."""

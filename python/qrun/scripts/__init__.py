@@ -55,6 +55,11 @@ ACK = SCRIPTS["ack"]
 RETRY = SCRIPTS["retry"]
 DEAD = SCRIPTS["dead"]
 RELEASE = SCRIPTS["release"]
+LOCK_RELEASE = SCRIPTS["lock_release"]
+LOCK_EXTEND = SCRIPTS["lock_extend"]
+ENQUEUE_UNIQUE = SCRIPTS["enqueue_unique"]
+ENQUEUE_UNIQUE_DELAYED = SCRIPTS["enqueue_unique_delayed"]
+UNIQUE_RELEASE = SCRIPTS["unique_release"]
 
 
 def load_all(client: redis.Redis) -> None:
