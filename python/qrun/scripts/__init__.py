@@ -60,6 +60,7 @@ LOCK_EXTEND = SCRIPTS["lock_extend"]
 ENQUEUE_UNIQUE = SCRIPTS["enqueue_unique"]
 ENQUEUE_UNIQUE_DELAYED = SCRIPTS["enqueue_unique_delayed"]
 UNIQUE_RELEASE = SCRIPTS["unique_release"]
+PUBLISH_EVENTS = SCRIPTS["publish_events"]
 
 
 def load_all(client: redis.Redis) -> None:
