@@ -30,6 +30,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(getattr(pytest.mark, tier))
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Print what each chaos test measured (the figures the tier exists to produce)."""
+    from tests.chaos.conftest import CHAOS_ROWS
+
+    rows = config.stash.get(CHAOS_ROWS, [])
+    if not rows:
+        return
+    terminalreporter.section("chaos figures")
+    for name, figures in rows:
+        terminalreporter.write_line(f"{name}: " + ", ".join(f"{key} {value}" for key, value in figures.items()))
+
+
 @pytest.fixture(scope="session")
 def valkey_server() -> Iterator[EmbeddedValkey]:
     server = EmbeddedValkey().start()

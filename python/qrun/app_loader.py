@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Sequence
 
 from .errors import ConfigurationError
 from .queue import Queue
@@ -37,3 +38,24 @@ def load_queues(target: str) -> list[Queue]:
     if not queues or not all(isinstance(queue, Queue) for queue in queues):
         raise ConfigurationError(f"{target!r} must name a qrun.Queue or a list of them, got {value!r}")
     return queues
+
+
+class AppLoader:
+    """Loads the queues of ``targets``, and loads them again from fresh code (SIGHUP).
+
+    A reload forgets every module imported since this loader was made (the app and what it
+    pulled in), so the next import reads the files as they are now.
+    """
+
+    def __init__(self, targets: Sequence[str]) -> None:
+        self.targets = list(targets)
+        self._modules_before = set(sys.modules)
+
+    def load(self) -> list[Queue]:
+        return [queue for target in self.targets for queue in load_queues(target)]
+
+    def reload(self) -> list[Queue]:
+        for name in set(sys.modules) - self._modules_before:
+            del sys.modules[name]
+        importlib.invalidate_caches()
+        return self.load()

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from . import settings
+from .checks import seconds_setting
+
+if TYPE_CHECKING:
+    from .queue import Queue
 
 
 @dataclass(frozen=True)
@@ -34,11 +41,37 @@ class Job:
     kwargs: dict[str, Any] = field(default_factory=dict)
     attempt: int = 1
     enqueued_at_ms: int = 0
+    _queue: Queue | None = field(default=None, repr=False, compare=False)
+
+    def extend(self, seconds: float) -> None:
+        """Keep this job from being redelivered for at least ``seconds`` from now.
+
+        A supervisor already keeps its live workers' jobs hidden; this is for a job that
+        knows it will run long and must stay hidden even if its supervisor (or host) stops
+        extending it. The lease ends early once the job settles.
+        """
+        seconds = seconds_setting("extend(seconds)", seconds, minimum=0.0)
+        if self._queue is None or _consumer is None:
+            raise RuntimeError("Job.extend() works only inside a job a qrun worker is running")
+        queue = self._queue
+        until_ms = time.time_ns() // 1_000_000 + int(seconds * 1000)
+        with queue.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(queue.keys.leases, {self.entry_id: until_ms}, gt=True)
+            pipe.xclaim(queue.keys.stream, settings.CONSUMER_GROUP, _consumer, 0, [self.entry_id], justid=True)
+            pipe.execute()
 
 
-#: (queue name, decoded entry) of the running job; the Job is built only when asked for, so
-#: the hot path pays for a tuple, not a dataclass.
-_current: ContextVar[tuple[str, tuple[Any, ...]] | None] = ContextVar("qrun_current_job", default=None)
+#: (queue, decoded entry) of the running job; the Job is built only when asked for, so the
+#: hot path pays for a tuple, not a dataclass.
+_current: ContextVar[tuple[Queue, tuple[Any, ...]] | None] = ContextVar("qrun_current_job", default=None)
+
+#: The consumer name this process's worker reads as (set at boot).
+_consumer: str | None = None
+
+
+def _set_consumer(name: str) -> None:
+    global _consumer
+    _consumer = name
 
 
 def current_job() -> Job | None:
@@ -46,5 +79,5 @@ def current_job() -> Job | None:
     running = _current.get()
     if running is None:
         return None
-    queue_name, (_stream, *fields) = running
-    return Job(queue_name, *fields)
+    queue, (_stream, entry_id, job_id, task, args, kwargs, attempt, enqueued_at) = running
+    return Job(queue.name, entry_id, job_id, task, args, kwargs, attempt, enqueued_at, _queue=queue)

@@ -62,6 +62,11 @@ class QueueKeys:
         return f"{self.tag}:dead"
 
     @property
+    def leases(self) -> str:
+        """Sorted set of in-flight entries a job asked to keep hidden (score: until, in ms)."""
+        return f"{self.tag}:leases"
+
+    @property
     def stats(self) -> str:
         """Hash of lifetime counters: enqueued, succeeded, retried, dead_lettered."""
         return f"{self.tag}:stats"

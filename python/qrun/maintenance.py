@@ -1,36 +1,88 @@
 """The supervisor's maintenance thread: the periodic work no single worker owns.
 
-Today: promoting due delayed jobs and noticing when every queue has settled (for
-``--burst``). It runs in the supervisor, never in workers; forked workers never reuse its sockets
-because each queue's client is rebuilt in a new process.
+Each tick (every MAINTENANCE_INTERVAL_S) it runs what the supervisor asked for (settling a
+job whose worker it killed), promotes due delayed jobs and notes whether every queue has
+settled (``--burst``). Less often it runs the claimer (redeliver or dead-letter the jobs of
+dead workers), extends the visibility of live workers' jobs, trims old dead letters, removes
+consumers of workers that are gone and beats presence. It runs in the supervisor, never in
+workers; forked workers never reuse its sockets because each queue's client is rebuilt in a
+new process.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from redis.exceptions import RedisError, ResponseError
 
-from . import settings
+from . import recovery, settings
 from .queue import Queue
 
 log = logging.getLogger(__name__)
+
+#: How long a reaped worker's entries must have been idle before the claimer takes them
+#: back: its last ack may still be in flight on its dead socket.
+DEAD_WORKER_GRACE_MS = 1_000
+
+
+@dataclass(frozen=True)
+class LiveJob:
+    """A job a live worker is running right now (read from its slot)."""
+
+    queue: Queue
+    consumer: str
+    entry_id: str
 
 
 class Maintenance:
     """Runs :meth:`tick` every ``interval_s`` on a daemon thread until stopped."""
 
-    def __init__(self, queues: Sequence[Queue], interval_s: float = settings.MAINTENANCE_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        queues: Sequence[Queue],
+        interval_s: float = settings.MAINTENANCE_INTERVAL_S,
+        *,
+        live_jobs: Callable[[], list[LiveJob]] = list,
+        beat: Callable[[], None] | None = None,
+    ) -> None:
         self.queues = list(queues)
         self.interval_s = interval_s
         #: Set once a tick saw every queue with nothing ready, in flight or delayed.
         self.idle = threading.Event()
+        self._live_jobs = live_jobs
+        self._beat = beat
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
         self._idle_before = False
+        self._requests: list[Callable[[], None]] = []
+        self._requests_lock = threading.Lock()
+        self._dead_workers: set[str] = set()
+        self._next_run: dict[str, float] = {}
+
+    # -- what the supervisor asks for ------------------------------------------------------
+
+    def set_queues(self, queues: Sequence[Queue]) -> None:
+        """Serve a new set of queues (after a reload)."""
+        self.queues = list(queues)
+
+    def request(self, action: Callable[[], None]) -> None:
+        """Run ``action`` on the maintenance thread at the next tick, again later if the
+        server is unreachable (so actions must be safe to repeat)."""
+        with self._requests_lock:
+            self._requests.append(action)
+
+    def worker_died(self, consumer: str) -> None:
+        """Take back a reaped worker's pending entries now, not after the visibility timeout,
+        then drop its consumer from the groups."""
+        with self._requests_lock:
+            self._dead_workers.add(consumer)
+
+    # -- the thread ------------------------------------------------------------------------
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="qrun-maintenance", daemon=True)
@@ -42,11 +94,45 @@ class Maintenance:
             self._thread.join(timeout=5)
 
     def tick(self) -> None:
-        """One pass: promote what is due, then record whether everything has settled.
+        """One pass: requests, promotion and the idle check every time; the rest when due."""
+        self._run_requests()
+        self._promote_and_check_idle()
+        shortest_visibility_s = min(queue.visibility_timeout_s for queue in self.queues)
+        if self._due("claim", min(settings.CLAIM_INTERVAL_S, shortest_visibility_s / 4)):
+            self.reclaim()
+        if self._due("extend", shortest_visibility_s / 4):
+            self.extend_live_jobs()
+        if self._due("trim", settings.TRIM_INTERVAL_S):
+            self.trim()
+        if self._beat is not None and self._due("beat", settings.PRESENCE_INTERVAL_S):
+            self._beat()
 
-        Idle means two passes in a row saw every queue empty: one pass reads the queues one
-        after another, so a job moving between them could slip past a single look.
-        """
+    def _due(self, name: str, every_s: float) -> bool:
+        now = time.monotonic()
+        if now < self._next_run.get(name, 0.0):
+            return False
+        self._next_run[name] = now + every_s
+        return True
+
+    def _run_requests(self) -> None:
+        with self._requests_lock:
+            todo, self._requests = self._requests, []
+        for position, action in enumerate(todo):
+            try:
+                action()
+            except ResponseError:  # a data or script error: repeating it would fail the same way
+                log.exception("maintenance: a requested action failed; dropping it")
+            except RedisError:
+                self.request_all(todo[position:])  # the server is away: try again next tick
+                raise
+
+    def request_all(self, actions: list[Callable[[], None]]) -> None:
+        with self._requests_lock:
+            self._requests[:0] = actions
+
+    def _promote_and_check_idle(self) -> None:
+        """Idle means two passes in a row saw every queue empty: one pass reads the queues
+        one after another, so a job moving between them could slip past a single look."""
         idle = True
         for queue in self.queues:
             try:
@@ -60,6 +146,67 @@ class Maintenance:
         elif not idle:
             self.idle.clear()
         self._idle_before = idle
+
+    # -- recovery --------------------------------------------------------------------------
+
+    def reclaim(self) -> None:
+        """The claimer: jobs idle past the visibility timeout, then the entries of workers
+        this supervisor saw die (sooner: it knows they are dead)."""
+        with self._requests_lock:
+            dead_workers = sorted(self._dead_workers)
+        for queue in self.queues:
+            self._log_reclaimed(queue, recovery.reclaim(queue), "idle past the visibility timeout")
+        for consumer in dead_workers:
+            forgotten = True
+            for queue in self.queues:
+                done = recovery.reclaim(queue, min_idle_ms=DEAD_WORKER_GRACE_MS, consumer=consumer)
+                self._log_reclaimed(queue, done, f"held by dead worker {consumer}")
+                forgotten = recovery.forget_consumer(queue, consumer) and forgotten
+            if forgotten:
+                with self._requests_lock:
+                    self._dead_workers.discard(consumer)
+
+    @staticmethod
+    def _log_reclaimed(queue: Queue, done: recovery.Reclaimed, why: str) -> None:
+        if done.redelivered:
+            log.warning("queue %s: redelivered %d job(s) %s", queue.name, done.redelivered, why)
+        if done.dead_lettered:
+            log.error(
+                "queue %s: dead-lettered %d job(s) %s: delivered %d times without an ack",
+                queue.name, done.dead_lettered, why, queue.max_deliveries,
+            )
+
+    def extend_live_jobs(self) -> None:
+        """Keep the jobs live workers are running hidden from the claimer."""
+        queues: dict[str, Queue] = {}
+        held: dict[str, dict[str, list[object]]] = {}
+        for job in self._live_jobs():
+            stream = job.queue.keys.stream
+            queues[stream] = job.queue
+            held.setdefault(stream, {}).setdefault(job.consumer, []).append(job.entry_id)
+        for stream, by_consumer in held.items():
+            recovery.extend_visibility(queues[stream], by_consumer)
+
+    def trim(self) -> None:
+        """Dead-letter retention, and consumers of workers gone for good."""
+        for queue in self.queues:
+            trimmed = recovery.trim_dead(queue)
+            if trimmed:
+                log.info("queue %s: trimmed %d dead letter(s) older than %.0fs", queue.name, trimmed, queue.dead_retention_s)
+            recovery.forget_idle_consumers(queue)
+
+    def final_pass(self, workers_killed: bool) -> None:
+        """Called once the thread stopped and every worker is reaped: settle what the
+        supervisor asked for and hand the killed workers' jobs back, so a restart does not
+        wait out the visibility timeout for them. Best effort: the claimer is the backstop."""
+        try:
+            if workers_killed:
+                time.sleep(DEAD_WORKER_GRACE_MS / 1000)
+            self._run_requests()
+            self.reclaim()
+        except RedisError as error:
+            log.warning("could not hand back the stopped workers' jobs (%s); they are redelivered "
+                        "after the visibility timeout", error)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):

@@ -15,6 +15,7 @@ from . import codec, scripts, settings
 from .checks import count_setting, seconds_setting
 from .connection import ProcessLocalClient
 from .errors import ConfigurationError, PayloadError
+from .events import EventBatch
 from .job import EnqueuedJob
 from .keys import QueueKeys, validate_name, validate_task_name
 from .locks import Lock
@@ -65,11 +66,16 @@ class Queue:
         visibility_timeout: float = settings.DEFAULT_VISIBILITY_TIMEOUT_S,
         max_deliveries: int = settings.DEFAULT_MAX_DELIVERIES,
         dead_retention: float | None = settings.DEFAULT_DEAD_RETENTION_S,
+        events: bool = settings.DEFAULT_EVENTS,
     ) -> None:
         self.name = validate_name("queue", name)
         self.visibility_timeout_s = seconds_setting("visibility_timeout", visibility_timeout, minimum=0.1)
         self.max_deliveries = count_setting("max_deliveries", max_deliveries, minimum=1)
         self.dead_retention_s = None if dead_retention is None else seconds_setting("dead_retention", dead_retention, 0.0)
+        if not isinstance(events, bool):
+            raise ConfigurationError(f"events must be True or False, got {events!r}")
+        #: Publish lifecycle events (enqueued, started, …) for `qrun events` (see qrun/events.py).
+        self.events = events
         self.prefix = validate_name("prefix", prefix)
         self.keys = QueueKeys(self.prefix, self.name)
         self.default_policy = RetryPolicy(retries, backoff_base, backoff_cap)
@@ -200,7 +206,7 @@ class Queue:
             )
         except PayloadError as error:
             raise _explain(error, task, name) from None
-        self._send_packed([command])
+        self._send_packed([command], self._enqueued_events([job_id], name))
         return EnqueuedJob(job_id, name, self.name)
 
     def enqueue_many(
@@ -237,7 +243,7 @@ class Queue:
             except PayloadError as error:
                 index = start + (error.job_index or 0)
                 raise _explain(error, task, name, index) from None
-        self._send_packed(commands)
+        self._send_packed(commands, self._enqueued_events(ids, name))
         return [job[0] for job in jobs]
 
     def enqueue_in(self, delay_s: float, task: TaskRef, /, *args: Any, **kwargs: Any) -> EnqueuedJob:
@@ -269,6 +275,15 @@ class Queue:
             pipe.hincrby(self.keys.stats, "enqueued", 1)
             pipe.execute()
         return EnqueuedJob(job_id, name, self.name, due_ms)
+
+    def _enqueued_events(self, job_ids: list[str], task_name: str) -> list[tuple[object, ...]]:
+        """The commands that publish ``enqueued`` for these jobs (none if events are off)."""
+        if not self.events:
+            return []
+        batch = EventBatch(self.prefix)
+        for job_id in job_ids:
+            batch.add("enqueued", self.name, job_id, task_name, 1)
+        return batch.commands()
 
     def _enqueue_keys(self) -> list[bytes]:
         return [self.keys.stream.encode(), self.keys.stats.encode()]
@@ -361,20 +376,23 @@ class Queue:
                 raise reply
         return replies
 
-    def _send_packed(self, commands: list[bytes]) -> None:
-        """Send pre-built EVALSHA commands without waiting between them, then read every reply.
+    def _send_packed(self, commands: list[bytes], events: list[tuple[object, ...]] = []) -> None:  # noqa: B006
+        """Send pre-built EVALSHA commands without waiting between them, then read every reply;
+        ``events`` (publish commands) ride along in the same packets.
 
         After a server restart the script cache is empty: the commands that answered
-        NOSCRIPT (and only those) are sent again once the script is loaded.
+        NOSCRIPT (and only those) are sent again once the scripts are loaded.
         """
 
         def send(connection: Any) -> None:
+            published = [b"".join(connection.pack_command(*event)) for event in events]
             # The first chunk goes alone: on a server that lost its scripts, only it is refused,
             # not megabytes of pipelined chunks that would all have to be sent twice.
-            for group in (commands[:1], commands[1:]):
+            first, rest = commands[:1], commands[1:]
+            for group in (first + published, rest) if not rest else (first, rest + published):
                 retry = _send_and_collect(connection, group) if group else []
                 if retry:
-                    self.redis.script_load(scripts.ENQUEUE.source)
+                    scripts.load_all(self.redis)
                     if _send_and_collect(connection, retry):
                         raise NoScriptError("enqueue script missing after SCRIPT LOAD")
 
@@ -423,7 +441,7 @@ class Queue:
             "delayed": delayed,
             "dead": dead,
         }
-        for counter in ("enqueued", "succeeded", "retried", "dead_lettered"):
+        for counter in ("enqueued", "succeeded", "retried", "redelivered", "dead_lettered"):
             result[counter] = 0
         for field, value in counters.items():
             result[field.decode()] = int(value)

@@ -56,6 +56,11 @@ DEFAULT_MAX_DELIVERIES = 5
 #: How long dead-lettered jobs are kept before the maintenance thread trims them (7 days).
 DEFAULT_DEAD_RETENTION_S = 7 * 86_400.0
 
+#: Whether queues publish lifecycle events (enqueued, started, succeeded, …) for
+#: `qrun events`. Off unless a queue asks (``Queue(..., events=True)``): two events per job
+#: cost about as much server CPU as the job's own commands (docs/operations.md has figures).
+DEFAULT_EVENTS = False
+
 #: Longest pause between two claimer passes over a queue's pending entries (shorter when
 #: the visibility timeout is short: a quarter of it).
 CLAIM_INTERVAL_S = 1.0
@@ -63,7 +68,11 @@ CLAIM_INTERVAL_S = 1.0
 #: Pending entries the claimer looks at per script call.
 CLAIM_BATCH_SIZE = 200
 
-#: How often dead-letter retention trims the dead streams.
+#: A consumer with nothing pending that has not read for this long belonged to a worker
+#: that is gone (its supervisor died without cleaning up); the maintenance thread removes it.
+FORGET_CONSUMER_AFTER_S = 3_600.0
+
+#: How often dead-letter retention trims the dead streams (and stale consumers are removed).
 TRIM_INTERVAL_S = 60.0
 
 #: How often the supervisor's maintenance thread runs (delayed promotion, idle checks).

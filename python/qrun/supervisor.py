@@ -1,9 +1,13 @@
 """The prefork supervisor: forks worker processes, watches them, and stops them gracefully.
 
-Modelled on gunicorn's arbiter. Signal handlers only record the signal; the main loop
-acts on it. The loop is a handful of verbs::
+Modelled on gunicorn's arbiter. Signal handlers only record the signal; the main loop acts
+on it. The loop is a handful of verbs::
 
-    wait_for_signals -> reap_workers -> check_burst_done -> keep_worker_count
+    wait_for_signals -> kill_stuck_workers -> reap_workers -> check_burst_done -> keep_worker_count
+
+What each child is doing lives in a shared-memory slot (:mod:`qrun.slots`), so the loop reads
+deadlines and heartbeats without I/O; everything that talks to the server runs on the
+maintenance thread (:mod:`qrun.maintenance`).
 """
 
 from __future__ import annotations
@@ -13,37 +17,60 @@ import logging
 import os
 import queue as stdlib_queue
 import signal
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from types import FrameType
 
 from . import settings
-from .errors import ConfigurationError
-from .maintenance import Maintenance
+from .checks import count_setting, seconds_setting
+from .errors import ConfigurationError, TimeLimitExceeded
+from .events import EventBatch
+from .maintenance import LiveJob, Maintenance
+from .presence import Presence, WorkerInfo
 from .queue import Queue
-from .worker import Worker, run_in_child
+from .settle import dead_letter, fail_attempt, read_entry
+from .slots import SlotTable
+from .worker import Worker, consumer_name, run_in_child
 
 log = logging.getLogger(__name__)
 
-HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGCHLD)
+HANDLED_SIGNALS = (
+    signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGCHLD,
+)
 
 #: Longest pause before replacing a worker that keeps dying.
 MAX_RESPAWN_DELAY_S = 30.0
 
-#: A worker that lived shorter than this counts as crashing (for respawn backoff).
+#: A worker that died within this long of starting, without finishing a job, is crashing
+#: (respawns back off); one killed after doing work is replaced at once.
 CRASH_WINDOW_S = 5.0
+
+#: Most worker processes one supervisor runs (slots are reserved up front).
+MAX_WORKERS = 256
 
 
 @dataclass
 class WorkerProcess:
     pid: int
     started_at: float
+    slot: int
+    queues: list[Queue]
+    retiring: bool = False  #: told to stop (reload, fewer workers); not replaced
+    told_to_stop_at: float = 0.0
+    killed_for: str = ""  #: why the supervisor killed it, if it did
+    timed_out: tuple[Queue, str, float] | None = None  #: (queue, entry id, limit) of a hard-limit kill
 
 
 class Supervisor:
     """Keeps ``workers`` processes serving ``queues`` until told to stop (or, in burst
-    mode, until every queue has nothing ready, delayed or in flight)."""
+    mode, until every queue has nothing ready, delayed or in flight).
+
+    ``reload`` (for SIGHUP) re-imports the app and returns its queues; without it, HUP only
+    replaces the workers.
+    """
 
     def __init__(
         self,
@@ -52,28 +79,43 @@ class Supervisor:
         workers: int = 1,
         burst: bool = False,
         grace_period_s: float = settings.DEFAULT_GRACE_PERIOD_S,
+        max_jobs_per_worker: int | None = None,
+        max_memory_per_worker_mb: int | None = None,
+        hung_worker_s: float = settings.HUNG_WORKER_S,
+        reload: Callable[[], list[Queue]] | None = None,
     ) -> None:
-        if not isinstance(workers, int) or workers < 1:
-            raise ConfigurationError(f"--workers must be >= 1, got {workers!r}")
-        if not grace_period_s >= 0:
-            raise ConfigurationError(f"--grace-period must be >= 0 seconds, got {grace_period_s!r}")
+        count_setting("--workers", workers, 1)
+        if workers > MAX_WORKERS:
+            raise ConfigurationError(f"--workers must be <= {MAX_WORKERS}, got {workers}")
+        self.grace_period_s = seconds_setting("--grace-period", grace_period_s, 0.0)
+        # A live worker polls at least every read block plus its reply margin.
+        least_hung_s = settings.READ_BLOCK_MS / 1000 + settings.READ_TIMEOUT_MARGIN_S
+        self.hung_worker_s = seconds_setting("--hung-worker-timeout", hung_worker_s, least_hung_s)
         self.queues = list(queues)
         self.worker_count = workers
         self.burst = burst
-        self.grace_period_s = grace_period_s
-        self.maintenance = Maintenance(self.queues)
+        self.max_jobs_per_worker = max_jobs_per_worker
+        self.max_memory_per_worker_mb = max_memory_per_worker_mb
+        self._reload = reload
+        self._new_worker(self.queues)  # validates the queues and limits before any fork
+        self.slots = SlotTable(MAX_WORKERS)
+        self.maintenance = Maintenance(self.queues, live_jobs=self.live_jobs, beat=self.beat_presence)
+        self._presence: list[Presence] = []
         self.exit_status = 0
-        self._worker_template = Worker(self.queues)  # validates the queues before any fork
         self._workers: dict[int, WorkerProcess] = {}
         self._signals: stdlib_queue.SimpleQueue[int] = stdlib_queue.SimpleQueue()
         self._running = True
         self._fast_stop_requested = False
+        self._killed_while_stopping = False
         self._crashes = 0
         self._next_spawn_at = 0.0
         self._handlers: dict[int, Callable[[], None]] = {
             signal.SIGTERM: self._request_graceful_stop,
             signal.SIGINT: self._request_graceful_stop,
             signal.SIGQUIT: self._request_fast_stop,
+            signal.SIGHUP: self._reload_workers,
+            signal.SIGTTIN: self._add_worker,
+            signal.SIGTTOU: self._remove_worker,
             signal.SIGCHLD: lambda: None,  # wakes the loop; reap_workers does the work
         }
 
@@ -90,17 +132,26 @@ class Supervisor:
             os.getpid(), self.worker_count, ", ".join(q.name for q in self.queues),
             " (burst: exit once every queue is empty)" if self.burst else "",
         )
+        self._presence = [
+            Presence(self.queues[0].redis, prefix, socket.gethostname(), os.getpid(),
+                     [q.name for q in self.queues], time.time_ns() // 1_000_000)
+            for prefix in sorted({queue.prefix for queue in self.queues})
+        ]
         self.keep_worker_count()
         self.maintenance.start()
         try:
             while self._running:
                 self.wait_for_signals(timeout_s=0.25)
+                self.kill_stuck_workers()
                 self.reap_workers()
                 self.check_burst_done()
                 self.keep_worker_count()
         finally:
             self.stop_workers()
             self.maintenance.stop()
+            self.maintenance.final_pass(self._killed_while_stopping)
+            for presence in self._presence:
+                presence.leave()
         return self.exit_status
 
     def wait_for_signals(self, timeout_s: float) -> None:
@@ -115,6 +166,26 @@ class Supervisor:
                 signum = self._signals.get_nowait()
             except stdlib_queue.Empty:
                 return
+
+    def kill_stuck_workers(self) -> None:
+        """Kill a worker whose job ran past its hard time limit, one that stopped polling
+        while idle (hung), and a retiring one that outstayed the grace period."""
+        now = time.monotonic()
+        for record in list(self._workers.values()):
+            if record.killed_for:
+                continue
+            view = self.slots.read(record.slot)
+            if record.retiring and now - record.told_to_stop_at > self.grace_period_s:
+                self._kill(record, "it did not stop within the grace period")
+            elif view.pid != record.pid:
+                continue  # still booting
+            elif view.busy and view.job_deadline and now > view.job_deadline:
+                limit_s = view.job_deadline - view.job_started
+                queue = record.queues[view.queue_index]
+                record.timed_out = (queue, view.entry_id, limit_s)
+                self._kill(record, f"job {view.job_id} ({view.task}) ran past its time limit of {limit_s:g}s")
+            elif not view.busy and now - view.last_poll > self.hung_worker_s:
+                self._kill(record, f"it has not polled the server for {now - view.last_poll:.0f}s (hung?)")
 
     def reap_workers(self) -> None:
         """Collect exited children, say in plain words why each one ended."""
@@ -137,46 +208,113 @@ class Supervisor:
             self._running = False
 
     def keep_worker_count(self) -> None:
-        """Fork workers until there are ``worker_count`` (respawns wait out their backoff)."""
-        while self._running and len(self._workers) < self.worker_count:
-            if time.monotonic() < self._next_spawn_at:
+        """Fork workers until ``worker_count`` serve; retire the oldest beyond it."""
+        serving = sorted((r for r in self._workers.values() if not r.retiring), key=lambda r: r.started_at)
+        for record in serving[: max(0, len(serving) - self.worker_count)]:
+            self._retire(record)
+        missing = self.worker_count - min(len(serving), self.worker_count)
+        while self._running and missing > 0 and time.monotonic() >= self._next_spawn_at:
+            try:
+                self._spawn_worker()
+            except IndexError:  # every slot taken (retiring workers still hold theirs)
                 return
-            self._spawn_worker()
+            missing -= 1
+
+    # -- what the maintenance thread asks -------------------------------------------------
+
+    def live_jobs(self) -> list[LiveJob]:
+        """The jobs live workers are running (their visibility is kept fresh)."""
+        jobs = []
+        for record in list(self._workers.values()):
+            view = self.slots.read(record.slot)
+            if view.busy and view.pid == record.pid and 0 <= view.queue_index < len(record.queues):
+                jobs.append(LiveJob(record.queues[view.queue_index], consumer_name(record.pid), view.entry_id))
+        return jobs
+
+    def beat_presence(self) -> None:
+        """Tell `qrun workers` who is alive: this supervisor and what each worker is doing."""
+        workers = []
+        for record in list(self._workers.values()):
+            view = self.slots.read(record.slot)
+            if view.pid != record.pid:
+                continue  # still booting
+            busy = view.busy and 0 <= view.queue_index < len(record.queues)
+            workers.append(WorkerInfo(
+                pid=record.pid,
+                started_at_ms=int(view.booted_at * 1000),
+                jobs_done=view.jobs_done,
+                job_id=view.job_id if busy else None,
+                task=view.task if busy else None,
+                queue=record.queues[view.queue_index].name if busy else None,
+                job_started_at_ms=int(view.job_started_at * 1000) if busy else None,
+            ))
+        for presence in self._presence:
+            presence.beat(workers)
 
     # -- spawning and reaping ------------------------------------------------------------
 
+    def _new_worker(self, queues: list[Queue], slot: int | None = None) -> Worker:
+        return Worker(
+            queues,
+            max_jobs=self.max_jobs_per_worker,
+            max_memory_mb=self.max_memory_per_worker_mb,
+            slot=None if slot is None else self.slots.writer(slot),
+        )
+
     def _spawn_worker(self) -> None:
+        slot = self.slots.take()
+        queues = self.queues
         # Block signals across fork so the child cannot be hit before it installs its own handlers.
         signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
         try:
             pid = os.fork()
             if pid == 0:
                 try:
-                    run_in_child(Worker(self.queues))
+                    os.setpgid(0, 0)  # its own group: a kill reaches what its job started too
+                    run_in_child(self._new_worker(queues, slot))
                 finally:  # a child must never return into the supervisor's loop
                     os._exit(1)
+            try:
+                os.setpgid(pid, pid)  # also here, so a kill right after fork finds the group
+            except OSError:
+                pass
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
-        self._workers[pid] = WorkerProcess(pid, time.monotonic())
+        self._workers[pid] = WorkerProcess(pid, time.monotonic(), slot, queues)
         log.debug("spawned worker %d", pid)
 
     def _on_worker_exit(self, record: WorkerProcess, status: int) -> None:
+        view = self.slots.read(record.slot)
+        self.slots.give_back(record.slot)
+        self._recover_jobs_of(record)
         described = describe_exit(status)
         if os.WIFEXITED(status) and os.WEXITSTATUS(status) == settings.EXIT_BOOT_FAILED:
             log.error("worker %d could not boot (%s); stopping instead of respawning", record.pid, described)
             self.exit_status = settings.EXIT_BOOT_FAILED
             self._running = False
             return
-        if not self._running:
+        if record.killed_for:
+            log.warning("worker %d was killed by the supervisor: %s", record.pid, record.killed_for)
+        elif not self._running or record.retiring:
             log.info("worker %d %s", record.pid, described)
-            return
-        log.warning("worker %d %s; replacing it", record.pid, described)
-        lived_s = time.monotonic() - record.started_at
-        self._crashes = self._crashes + 1 if lived_s < CRASH_WINDOW_S else 0
-        delay_s = min(MAX_RESPAWN_DELAY_S, 0.1 * 2 ** self._crashes) if self._crashes else 0.0
-        self._next_spawn_at = time.monotonic() + delay_s
+        elif os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+            log.info("worker %d left to be recycled after %d job(s); replacing it", record.pid, view.jobs_done)
+        else:
+            log.warning("worker %d %s; replacing it", record.pid, described)
+            lived_s = time.monotonic() - record.started_at
+            self._crashes = self._crashes + 1 if lived_s < CRASH_WINDOW_S and view.jobs_done == 0 else 0
+            delay_s = min(MAX_RESPAWN_DELAY_S, 0.1 * 2**self._crashes) if self._crashes else 0.0
+            self._next_spawn_at = time.monotonic() + delay_s
 
-    # -- stopping ------------------------------------------------------------------------
+    def _recover_jobs_of(self, record: WorkerProcess) -> None:
+        """Ask the maintenance thread to settle a job killed for its time limit (a failed
+        attempt) and to hand back whatever else the dead worker held."""
+        if record.timed_out is not None:
+            queue, entry_id, limit_s = record.timed_out
+            self.maintenance.request(partial(settle_killed_job, queue, entry_id, limit_s))
+        self.maintenance.worker_died(consumer_name(record.pid))
+
+    # -- signals: stopping, reloading, scaling ----------------------------------------------
 
     def _request_graceful_stop(self) -> None:
         if not self._running:  # a second TERM/INT while stopping: do not wait any longer
@@ -186,9 +324,46 @@ class Supervisor:
         self._running = False
 
     def _request_fast_stop(self) -> None:
-        log.info("stopping now: unfinished jobs stay pending and will be redelivered")
+        log.info("stopping now: unfinished jobs are handed back to the queue")
         self._running = False
         self._fast_stop_requested = True
+
+    def _reload_workers(self) -> None:
+        """HUP: re-import the app, start new workers on it, let the old ones finish their jobs."""
+        queues = self.queues
+        if self._reload is not None:
+            try:
+                queues = self._reload()
+                for queue in queues:
+                    queue.ensure_group()
+            except Exception:
+                log.exception("reload failed; the running workers keep going on the old code")
+                return
+        log.info("reloading: new workers on %s; the old ones finish their current jobs", ", ".join(q.name for q in queues))
+        self.queues = queues
+        self.maintenance.set_queues(queues)
+        for record in list(self._workers.values()):
+            self._retire(record)
+        self._crashes, self._next_spawn_at = 0, 0.0
+
+    def _add_worker(self) -> None:
+        if self.worker_count >= MAX_WORKERS:
+            log.warning("TTIN: already at the most workers one supervisor runs (%d)", MAX_WORKERS)
+            return
+        self.worker_count += 1
+        log.info("TTIN: %d worker(s)", self.worker_count)
+
+    def _remove_worker(self) -> None:
+        if self.worker_count <= 1:
+            log.warning("TTOU: keeping the last worker (stop the supervisor to stop it)")
+            return
+        self.worker_count -= 1
+        log.info("TTOU: %d worker(s); the oldest finishes its job and leaves", self.worker_count)
+
+    def _retire(self, record: WorkerProcess) -> None:
+        record.retiring = True
+        record.told_to_stop_at = time.monotonic()
+        self._signal(record.pid, signal.SIGTERM)
 
     def stop_workers(self) -> None:
         """TERM every worker, wait up to the grace period, then KILL what is left."""
@@ -198,16 +373,30 @@ class Supervisor:
             self.wait_for_signals(timeout_s=0.1)
             self.reap_workers()
         if self._workers:
+            self._killed_while_stopping = True
             self._signal_workers(signal.SIGKILL)
             while self._workers:
                 self.reap_workers()
                 time.sleep(0.01)
+        self._killed_while_stopping |= self._fast_stop_requested
 
     def _signal_workers(self, signum: int) -> None:
         for pid in list(self._workers):
+            self._signal(pid, signum)
+
+    def _kill(self, record: WorkerProcess, reason: str) -> None:
+        record.killed_for = reason
+        self._signal(record.pid, signal.SIGKILL)
+
+    @staticmethod
+    def _signal(pid: int, signum: int) -> None:
+        """Signal a worker's process group (its job's children too); gone already is fine."""
+        try:
+            os.killpg(pid, signum)
+        except ProcessLookupError:
             try:
                 os.kill(pid, signum)
-            except ProcessLookupError:  # already gone; reap_workers will collect it
+            except ProcessLookupError:  # already exited; reap_workers collects it
                 pass
 
     def _install_signal_handlers(self) -> None:
@@ -216,6 +405,24 @@ class Supervisor:
 
     def _record_signal(self, signum: int, _frame: FrameType | None) -> None:
         self._signals.put_nowait(signum)  # nothing else: no logging, no I/O in a handler
+
+
+def settle_killed_job(queue: Queue, entry_id: str, limit_s: float) -> None:
+    """A job whose worker was killed for its hard time limit: a failed attempt (retried or
+    dead-lettered by its task's policy), with the reason recorded."""
+    jobs, _malformed = read_entry(queue, entry_id)
+    if not jobs:
+        return  # settled meanwhile, or malformed (the claimer dead-letters those)
+    entry = jobs[0]
+    error = TimeLimitExceeded(f"killed after running past its time limit of {limit_s:g}s")
+    task = queue.tasks.get(entry[3])
+    events = EventBatch(queue.prefix) if queue.events else None
+    if task is None:
+        dead_letter(queue, entry, f"unknown task {entry[3]!r}: no imported queue declares it", error, events)
+    else:
+        fail_attempt(queue, task, entry, error, events)
+    if events is not None:
+        events.publish(queue.redis)
 
 
 def describe_exit(status: int) -> str:

@@ -9,22 +9,26 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import signal
 import socket
 import time
-import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+import psutil
+from redis.exceptions import ConnectionError, NoScriptError, RedisError, ResponseError, TimeoutError
 
 from . import codec, scripts, settings
-from .backoff import retry_delay_s
+from .checks import count_setting
 from .connection import make_raw_connection
-from .errors import ConfigurationError, Retry
-from .job import _current
+from .errors import ConfigurationError
+from .events import EventBatch
+from .job import _current, _set_consumer
 from .queue import Queue
-from .task import Task
+from .settle import dead_letter, dead_letter_malformed, fail_attempt
+from .slots import SlotWriter
+from .time_limit import soft_time_limit
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +37,10 @@ class Worker:
     """Runs the jobs of one or more queues, one at a time, in the calling process.
 
     ``__init__`` only stores settings, so a Worker can be built before ``fork()``;
-    :meth:`boot` opens connections in the process that will run it.
+    :meth:`boot` opens connections in the process that will run it. ``max_jobs`` and
+    ``max_memory_mb`` make it leave :meth:`run` (to be replaced by a fresh process) after
+    about that many jobs, or once its RSS passes that many MiB; each gets up to
+    RECYCLE_JITTER of random headroom so a fleet does not recycle in lockstep.
     """
 
     def __init__(
@@ -42,6 +49,9 @@ class Worker:
         *,
         consumer: str | None = None,
         read_block_ms: int = settings.READ_BLOCK_MS,
+        max_jobs: int | None = None,
+        max_memory_mb: int | None = None,
+        slot: SlotWriter | None = None,
     ) -> None:
         if not queues:
             raise ConfigurationError("a worker needs at least one queue")
@@ -51,8 +61,23 @@ class Worker:
         self.queues = list(queues)
         self.consumer = consumer
         self.read_block_ms = read_block_ms
+        self.max_jobs = None if max_jobs is None else count_setting("--max-jobs-per-worker", max_jobs, 1)
+        self.max_memory_mb = None if max_memory_mb is None else count_setting("--max-memory-per-worker", max_memory_mb, 1)
+        self.slot = slot
         self.jobs_done = 0
         self._by_stream = {queue.keys.stream.encode(): queue for queue in self.queues}
+        self._queue_index = {queue.keys.stream.encode(): index for index, queue in enumerate(self.queues)}
+        batches = {queue.prefix: EventBatch(queue.prefix) for queue in self.queues if queue.events}
+        #: Where each stream's lifecycle events go (None: that queue publishes none).
+        self._events: dict[bytes, EventBatch | None] = {
+            stream: batches.get(queue.prefix) for stream, queue in self._by_stream.items()
+        }
+        self._event_batches = list(batches.values())
+        self._unread_replies = 0  # replies to events sent ahead of a slow job, read with the next fetch
+        self._shortest_visibility_s = min(queue.visibility_timeout_s for queue in self.queues)
+        self._job_limit: int | None = None
+        self._memory_limit_bytes: int | None = None
+        self._next_memory_check = 0.0
         self._read_order = list(self._by_stream)
         self._stopping = False
         self._connection: Any = None
@@ -65,7 +90,10 @@ class Worker:
     def boot(self) -> None:
         """Open this process's connections, create the groups and load the scripts."""
         if self.consumer is None:
-            self.consumer = f"{socket.gethostname()}-{os.getpid()}"
+            self.consumer = consumer_name(os.getpid())
+        _set_consumer(self.consumer)
+        if self.slot is not None:
+            self.slot.booted(os.getpid())
         first = self.queues[0]
         for queue in self.queues:
             queue.ensure_group()
@@ -73,22 +101,78 @@ class Worker:
         self._connection = make_raw_connection(first.redis)
         self._connection.connect()
         self._parent_pid = os.getppid()
+        jitter = 1 + random.random() * settings.RECYCLE_JITTER
+        if self.max_jobs is not None:
+            self._job_limit = int(self.max_jobs * jitter)
+        if self.max_memory_mb is not None:
+            self._memory_limit_bytes = int(self.max_memory_mb * jitter * 1024 * 1024)
 
     def request_stop(self) -> None:
         """Finish the jobs already fetched, settle them, then leave :meth:`run`."""
         self._stopping = True
 
     def run(self) -> None:
-        """Fetch, run and settle jobs until :meth:`request_stop` is called."""
+        """Fetch, run and settle jobs until :meth:`request_stop` is called (or it is time to
+        recycle). A lost server does not end it: it reconnects with backoff and goes on."""
         try:
-            while not self._stopping and not self._orphaned():
-                jobs, malformed = codec.decode_read_reply(self._fetch())
-                for entry in malformed:
-                    self._dead_letter_malformed(*entry)
-                if jobs:
-                    self._run_batch(jobs)
+            while not self._stopping and not self._orphaned() and not self._recycle_due():
+                try:
+                    self._fetch_and_run()
+                except (ConnectionError, TimeoutError) as error:
+                    self._reconnect(error)
         finally:
             self._settle_before_leaving()
+
+    def _fetch_and_run(self) -> None:
+        if self.slot is not None:
+            self.slot.polled()
+        jobs, malformed = codec.decode_read_reply(self._fetch())
+        for stream, entry_id, reason, raw_fields in malformed:
+            dead_letter_malformed(self._by_stream[stream], entry_id, reason, raw_fields)
+        if jobs:
+            self._run_batch(jobs)
+
+    def _reconnect(self, error: Exception) -> None:
+        """Wait for the server with capped, jittered backoff; log once per outage.
+
+        Finished jobs' acks are kept and sent again (acking is idempotent). Jobs fetched in
+        the read whose reply was lost stay pending under this worker and are redelivered by
+        the claimer after the visibility timeout.
+        """
+        log.warning("worker %d lost the server (%s); reconnecting", os.getpid(), error)
+        lost_at = time.monotonic()
+        delay_s = settings.RECONNECT_BASE_S
+        while not self._stopping and not self._orphaned():
+            if self.slot is not None:
+                self.slot.polled()  # waiting for the server is not being hung
+            time.sleep(delay_s * (0.5 + random.random() / 2))
+            delay_s = min(settings.RECONNECT_CAP_S, delay_s * 2)
+            try:
+                self._unread_replies = 0  # a new connection owes no replies
+                self._connection.disconnect()
+                self._connection.connect()
+                self._connection.send_command("PING")
+                self._connection.read_response()
+            except (ConnectionError, TimeoutError, OSError):
+                continue
+            log.warning("worker %d reconnected after %.1fs", os.getpid(), time.monotonic() - lost_at)
+            return
+
+    def _recycle_due(self) -> bool:
+        """True once this worker did its share of jobs or grew past its memory allowance."""
+        if self._job_limit is not None and self.jobs_done >= self._job_limit:
+            log.info("worker %d recycles after %d jobs (--max-jobs-per-worker)", os.getpid(), self.jobs_done)
+            return True
+        if self._memory_limit_bytes is not None and time.monotonic() >= self._next_memory_check:
+            self._next_memory_check = time.monotonic() + settings.MEMORY_CHECK_INTERVAL_S
+            rss = psutil.Process().memory_info().rss
+            if rss > self._memory_limit_bytes:
+                log.info(
+                    "worker %d recycles at %.0f MiB RSS (--max-memory-per-worker %d)",
+                    os.getpid(), rss / 2**20, self.max_memory_mb,
+                )
+                return True
+        return False
 
     def _settle_before_leaving(self) -> None:
         """Ack what finished even when the loop ended on an error (a lost connection, a task
@@ -146,8 +230,9 @@ class Worker:
         Acks are forgotten only once the server confirmed them; ``ack.lua`` is idempotent,
         so sending them again after a failure is safe.
         """
-        acks = self._ack_commands()
+        acks = self._ack_commands() + self._event_commands()
         self._connection.send_packed_command([b"".join([*acks, self._read_command()])])
+        self._read_unread_replies()
         missing, ack_error = self._read_ack_replies(acks)
         # The read blocks up to read_block_ms: never let a shorter socket_timeout cut it off.
         reply = self._connection.read_response(timeout=self.read_block_ms / 1000 + settings.READ_TIMEOUT_MARGIN_S)
@@ -187,8 +272,35 @@ class Worker:
         if still_missing:
             raise NoScriptError("ack script missing right after SCRIPT LOAD")
 
+    def _event_commands(self) -> list[bytes]:
+        """Publish commands for the events gathered since the last round trip (they ride
+        along with the acks: no round trip of their own)."""
+        if not self._event_batches:
+            return []
+        return [self._pack(*command) for batch in self._event_batches for command in batch.commands()]
+
+    def _send_events_ahead(self) -> None:
+        """Before a job that may run long: publish its ``started`` now, not after it, without
+        waiting for the reply (read with the next fetch, so no round trip is added)."""
+        commands = self._event_commands()
+        if commands:
+            self._connection.send_packed_command([b"".join(commands)])
+            self._unread_replies += len(commands)
+
+    def _read_unread_replies(self) -> None:
+        """Replies to events sent ahead come first on the connection; events are best
+        effort, so an error (NOSCRIPT after a restart) only loses those events."""
+        while self._unread_replies:
+            self._unread_replies -= 1
+            try:
+                self._connection.read_response()
+            except ResponseError:
+                pass
+
     def _flush_acks(self) -> None:
-        acks = self._ack_commands()
+        acks = self._ack_commands() + (self._event_commands() if self._connection is not None else [])
+        if self._connection is not None:
+            self._read_unread_replies()
         if acks and self._connection is not None:
             self._connection.send_packed_command([b"".join(acks)])
             missing, error = self._read_ack_replies(acks)
@@ -218,7 +330,12 @@ class Worker:
             except BaseException:  # sys.exit() in a task, or the server gone mid-settle
                 self._release_quietly(jobs[index + 1 :])
                 raise
-            if index < last and (self._stopping or (may_cut and time.perf_counter() - started > budget_s)):
+            elapsed_s = time.perf_counter() - started
+            if index < last and (
+                self._stopping
+                or (may_cut and elapsed_s > budget_s)
+                or elapsed_s > self._shortest_visibility_s / 2  # the rest may be reclaimed soon: never run twice
+            ):
                 self._release(jobs[index + 1 :])
                 self._prefetch = 1
                 return
@@ -256,74 +373,43 @@ class Worker:
         if task is None:
             self._dead_letter(queue, entry, f"unknown task {task_name!r}: no imported queue declares it", None)
             return
-        token = _current.set((queue.name, entry))
+        limits = task.limits
+        if self.slot is not None:
+            self.slot.job_started(self.jobs_done, self._queue_index[stream], entry_id, job_id, task_name, limits.hard_s)
+        events = self._events[stream]
+        if events is not None:
+            events.add("started", queue.name, job_id, task_name, attempt)
+            if self._prefetch == 1:  # slow jobs: tell watchers now, not once it is over
+                self._send_events_ahead()
+        token = _current.set((queue, entry))
         try:
-            task.func(*args, **kwargs)
+            if limits.soft_s is None:
+                task.func(*args, **kwargs)
+            else:
+                with soft_time_limit(limits.soft_s):
+                    task.func(*args, **kwargs)
         except Exception as error:  # the job's failure, never the worker's
-            self._failed(queue, task, entry, error)
+            fail_attempt(queue, task, entry, error, events)
         else:
             self._pending_acks.setdefault(stream, []).append(entry_id)
+            if events is not None:
+                events.add("succeeded", queue.name, job_id, task_name, attempt)
+            if task.unique is not None:
+                task.release_unique(job_id, args, kwargs)
         finally:
             _current.reset(token)
-        self.jobs_done += 1
-
-    def _failed(self, queue: Queue, task: Task[..., Any], entry: tuple[Any, ...], error: Exception) -> None:
-        stream, entry_id, job_id, task_name, args, kwargs, attempt, enqueued_at = entry
-        if attempt > task.policy.retries:
-            self._dead_letter(queue, entry, f"failed {attempt} times; no retries left", error)
-            return
-        if isinstance(error, Retry) and error.delay is not None:
-            delay_s = error.delay
-        else:
-            delay_s = retry_delay_s(attempt, task.policy.backoff_base_s, task.policy.backoff_cap_s)
-        args_json, kwargs_json = _reencode(args, kwargs)
-        member = codec.encode_delayed_member(job_id, task_name, args_json, kwargs_json, attempt + 1, enqueued_at)
-        due_ms = time.time_ns() // 1_000_000 + int(delay_s * 1000)
-        keys = [queue.keys.stream, queue.keys.delayed, queue.keys.stats]
-        scripts.RETRY(queue.redis, keys, [settings.CONSUMER_GROUP, entry_id, due_ms, member])
-        log.warning(
-            "job %s (%s) attempt %d failed: %s: %s; retrying in %.2fs",
-            job_id, task_name, attempt, type(error).__name__, error, delay_s,
-        )
-
-    # -- dead letters --------------------------------------------------------------------
+            self.jobs_done += 1
+            if self.slot is not None:
+                self.slot.job_finished(self.jobs_done)
 
     def _dead_letter(self, queue: Queue, entry: tuple[Any, ...], reason: str, error: Exception | None) -> None:
-        _stream, entry_id, job_id, task_name, args, kwargs, attempt, enqueued_at = entry
-        args_json, kwargs_json = _reencode(args, kwargs)
-        fields: list[Any] = [
-            b"id", job_id, b"task", task_name, b"args", args_json, b"kwargs", kwargs_json,
-            b"attempt", attempt, b"enqueued_at", enqueued_at,
-        ]
-        self._move_to_dead(queue, entry_id, fields, reason, error)
-        log.error("job %s (%s) dead-lettered: %s", job_id, task_name, reason, exc_info=error)
-
-    def _dead_letter_malformed(self, stream: bytes, entry_id: str, reason: str, raw_fields: list[Any]) -> None:
-        queue = self._by_stream[stream]
-        self._move_to_dead(queue, entry_id, list(raw_fields), f"malformed entry: {reason}", None)
-        log.error("entry %s of queue %s dead-lettered: malformed entry: %s", entry_id, queue.name, reason)
-
-    def _move_to_dead(
-        self, queue: Queue, entry_id: str, fields: list[Any], reason: str, error: Exception | None
-    ) -> None:
-        fields += [
-            b"dead_reason", reason,
-            b"dead_error_type", type(error).__name__ if error else "",
-            b"dead_error", str(error) if error else "",
-            b"dead_traceback", "".join(traceback.format_exception(error)) if error else "",
-            b"dead_at", time.time_ns() // 1_000_000,
-            b"dead_entry_id", entry_id,
-        ]
-        keys = [queue.keys.stream, queue.keys.dead, queue.keys.stats]
-        scripts.DEAD(queue.redis, keys, [settings.CONSUMER_GROUP, entry_id, *fields])
+        dead_letter(queue, entry, reason, error, self._events[entry[0]])
 
 
-def _reencode(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bytes, bytes]:
-    """JSON of arguments that came from JSON; repr() stands in for the odd value JSON refuses."""
-    try:
-        return codec.encode_payload(args, kwargs)
-    except ValueError:
-        return repr(args).encode(), repr(kwargs).encode()
+def consumer_name(pid: int) -> str:
+    """The consumer a worker reads as: host and pid, so its supervisor (or an operator) can
+    tell whose pending entries are whose."""
+    return f"{socket.gethostname()}-{pid}"
 
 
 def run_in_child(worker: Worker) -> None:
@@ -331,7 +417,8 @@ def run_in_child(worker: Worker) -> None:
     stop = worker.request_stop
     signal.signal(signal.SIGTERM, lambda _signum, _frame: stop())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the supervisor, which decides
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    for ignored in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):  # the supervisor's signals
+        signal.signal(ignored, signal.SIG_IGN)
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())

@@ -8,7 +8,7 @@ import click
 import redis
 
 from .. import settings
-from ..app_loader import load_queues
+from ..app_loader import AppLoader
 from ..connection import redact
 from ..errors import ConfigurationError
 from ..supervisor import Supervisor
@@ -21,11 +21,39 @@ from ..supervisor import Supervisor
 @click.option("--burst", is_flag=True, help="Exit 0 once nothing is ready, delayed or in flight.")
 @click.option("--grace-period", default=settings.DEFAULT_GRACE_PERIOD_S, show_default=True,
               type=click.FloatRange(min=0), help="Seconds workers get to finish their jobs on TERM/INT.")
-def run(targets: tuple[str, ...], workers: int, burst: bool, grace_period: float) -> None:
-    """Run workers for the queue(s) named by MODULE:ATTRIBUTE (e.g. app:queue)."""
+@click.option("--max-jobs-per-worker", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Replace a worker after about N jobs (each gets up to 10% more, at random).")
+@click.option("--max-memory-per-worker", type=click.IntRange(min=1), default=None, metavar="MIB",
+              help="Replace a worker, between jobs, once its RSS passes about MIB mebibytes.")
+@click.option("--hung-worker-timeout", type=float, default=settings.HUNG_WORKER_S, show_default=True,
+              metavar="SECONDS", help="Replace an idle worker that has not polled the server for this long.")
+def run(
+    targets: tuple[str, ...],
+    workers: int,
+    burst: bool,
+    grace_period: float,
+    max_jobs_per_worker: int | None,
+    max_memory_per_worker: int | None,
+    hung_worker_timeout: float,
+) -> None:
+    """Run workers for the queue(s) named by MODULE:ATTRIBUTE (e.g. app:queue).
+
+    Signals: TERM/INT stop gracefully (a second one stops at once), QUIT stops at once,
+    HUP reloads the app's code into new workers, TTIN/TTOU add/remove a worker.
+    """
+    loader = AppLoader(targets)
     try:
-        queues = [queue for target in targets for queue in load_queues(target)]
-        supervisor = Supervisor(queues, workers=workers, burst=burst, grace_period_s=grace_period)
+        queues = loader.load()
+        supervisor = Supervisor(
+            queues,
+            workers=workers,
+            burst=burst,
+            grace_period_s=grace_period,
+            max_jobs_per_worker=max_jobs_per_worker,
+            max_memory_per_worker_mb=max_memory_per_worker,
+            hung_worker_s=hung_worker_timeout,
+            reload=loader.reload,
+        )
     except ConfigurationError as error:
         raise click.UsageError(str(error)) from None
     try:

@@ -61,6 +61,7 @@ ENQUEUE_UNIQUE = SCRIPTS["enqueue_unique"]
 ENQUEUE_UNIQUE_DELAYED = SCRIPTS["enqueue_unique_delayed"]
 UNIQUE_RELEASE = SCRIPTS["unique_release"]
 PUBLISH_EVENTS = SCRIPTS["publish_events"]
+RECLAIM = SCRIPTS["reclaim"]
 
 
 def load_all(client: redis.Redis) -> None:

@@ -1,0 +1,123 @@
+"""Getting the jobs of dead workers moving again, and keeping live workers' jobs hidden.
+
+Used by the supervisor's maintenance thread. Every function here is safe to run from many
+supervisors on many hosts at once: the decisions are made inside Lua scripts or by commands
+that are atomic on the server.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import ResponseError
+
+from . import scripts, settings
+from .queue import Queue
+
+
+@dataclass
+class Reclaimed:
+    """What one reclaim pass did."""
+
+    looked_at: int = 0
+    redelivered: int = 0
+    dead_lettered: int = 0
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def reclaim(
+    queue: Queue,
+    *,
+    min_idle_ms: int | None = None,
+    consumer: str = "",
+    batch_size: int = settings.CLAIM_BATCH_SIZE,
+    max_batches: int = 50,
+) -> Reclaimed:
+    """Redeliver (or dead-letter, past max deliveries) pending entries idle longer than the
+    queue's visibility timeout; ``consumer`` limits the pass to one (dead) worker's entries.
+
+    Bounded: at most ``max_batches`` script calls, each holding the server for one batch.
+    """
+    idle_ms = int(queue.visibility_timeout_s * 1000) if min_idle_ms is None else min_idle_ms
+    keys = [queue.keys.stream, queue.keys.dead, queue.keys.stats, queue.keys.leases]
+    total = Reclaimed()
+    start = "-"
+    for _ in range(max_batches):
+        try:
+            last, looked, redelivered, dead = scripts.RECLAIM(
+                queue.redis,
+                keys,
+                [settings.CONSUMER_GROUP, idle_ms, start, batch_size, queue.max_deliveries, _now_ms(), consumer],
+            )
+        except ResponseError as error:
+            if "NOGROUP" in str(error):  # no worker ever started: nothing can be pending
+                return total
+            raise
+        total.looked_at += looked
+        total.redelivered += redelivered
+        total.dead_lettered += dead
+        if looked < batch_size:
+            break
+        start = "(" + last.decode()
+    return total
+
+
+def extend_visibility(queue: Queue, held: dict[str, list[Any]]) -> None:
+    """Reset the idle time of the entries live workers are running (``held``: consumer name
+    -> entry ids), so the claimer never takes a job from a worker that is still on it.
+
+    XCLAIM to the owner itself with JUSTID changes neither the owner nor the delivery count;
+    ids that were settled meanwhile are not pending and are ignored by the server.
+    """
+    if not held:
+        return
+    with queue.redis.pipeline(transaction=False) as pipe:
+        for consumer, entry_ids in held.items():
+            pipe.xclaim(queue.keys.stream, settings.CONSUMER_GROUP, consumer, 0, entry_ids, justid=True)
+        pipe.execute(raise_on_error=False)  # NOGROUP after a purge: nothing to keep hidden
+
+
+def forget_consumer(queue: Queue, consumer: str) -> bool:
+    """Remove a dead worker's consumer from the group once nothing is pending under it
+    (XGROUP DELCONSUMER would drop pending entries, so it waits for the claimer)."""
+    try:
+        pending = queue.redis.xpending_range(
+            queue.keys.stream, settings.CONSUMER_GROUP, "-", "+", 1, consumername=consumer
+        )
+        if pending:
+            return False
+        queue.redis.xgroup_delconsumer(queue.keys.stream, settings.CONSUMER_GROUP, consumer)
+    except ResponseError as error:
+        if "NOGROUP" not in str(error):
+            raise
+    return True
+
+
+def forget_idle_consumers(queue: Queue, idle_s: float = settings.FORGET_CONSUMER_AFTER_S) -> int:
+    """Remove consumers with nothing pending that have not read for ``idle_s`` (workers of
+    supervisors that died without cleaning up); a live worker reads every second."""
+    try:
+        consumers = queue.redis.xinfo_consumers(queue.keys.stream, settings.CONSUMER_GROUP)
+    except ResponseError as error:
+        if "NOGROUP" in str(error) or "no such key" in str(error):
+            return 0
+        raise
+    removed = 0
+    for info in consumers:
+        if int(info["pending"]) == 0 and int(info["idle"]) > idle_s * 1000:
+            name = info["name"]
+            removed += forget_consumer(queue, name.decode() if isinstance(name, bytes) else name)
+    return removed
+
+
+def trim_dead(queue: Queue) -> int:
+    """Drop dead letters older than the queue's retention; returns how many went."""
+    if queue.dead_retention_s is None:
+        return 0
+    oldest_kept_ms = _now_ms() - int(queue.dead_retention_s * 1000)
+    return int(queue.redis.xtrim(queue.keys.dead, minid=oldest_kept_ms, approximate=False))

@@ -1,0 +1,90 @@
+--[[ Redeliver, or dead-letter, jobs whose worker stopped answering for them.
+
+A pending entry idle longer than the visibility timeout belongs to a worker that died (the
+supervisor keeps its live workers' jobs fresh). A stream cannot un-deliver an entry, so each
+one is copied to a fresh entry at the end of the stream, with the deliveries so far in its
+`deliveries` field, and the old entry is acked and deleted. A job delivered max-deliveries
+times without an ack goes to the dead stream instead. Atomic per entry, so any number of
+supervisors on any number of hosts may run it at once: an entry is settled by one of them.
+
+KEYS[1]  {prefix:queue}:stream  (stream)  the pending entries
+KEYS[2]  {prefix:queue}:dead    (stream)  dead-lettered jobs
+KEYS[3]  {prefix:queue}:stats   (hash)    "redelivered" / "dead_lettered" grow
+KEYS[4]  {prefix:queue}:leases  (zset)    entry id -> ms until which a job asked to stay hidden
+ARGV[1]  consumer group
+ARGV[2]  minimum idle time, ms
+ARGV[3]  first entry id to look at: '-' or '(<id>' (exclusive, to go on after a batch)
+ARGV[4]  most pending entries to look at
+ARGV[5]  max deliveries
+ARGV[6]  now, ms since the epoch
+ARGV[7]  only this consumer's entries ('' = every consumer)
+
+Returns: {last id looked at ('' if none), entries looked at, redelivered, dead-lettered}
+]]
+local rcall = redis.call
+local stream = KEYS[1]
+local dead = KEYS[2]
+local stats = KEYS[3]
+local leases = KEYS[4]
+local group = ARGV[1]
+local max_deliveries = tonumber(ARGV[5])
+local now = ARGV[6]
+
+rcall('ZREMRANGEBYSCORE', leases, '-inf', now)
+
+local pending
+if ARGV[7] == '' then
+  pending = rcall('XPENDING', stream, group, 'IDLE', ARGV[2], ARGV[3], '+', ARGV[4])
+else
+  pending = rcall('XPENDING', stream, group, 'IDLE', ARGV[2], ARGV[3], '+', ARGV[4], ARGV[7])
+end
+
+local last = ''
+local redelivered = 0
+local dead_lettered = 0
+for _, info in ipairs(pending) do
+  local id = info[1]
+  last = id
+  if not rcall('ZSCORE', leases, id) then
+    local entries = rcall('XRANGE', stream, id, id)
+    if #entries > 0 then
+      local fields = entries[1][2]
+      local deliveries = info[4]
+      local slot = nil
+      for i = 1, #fields, 2 do
+        if fields[i] == 'deliveries' then
+          slot = i + 1
+          deliveries = deliveries + (tonumber(fields[i + 1]) or 0)
+        end
+      end
+      if deliveries >= max_deliveries then
+        local reason = string.format('delivered %d times without ack (worker died?)', deliveries)
+        local extra = {'dead_reason', reason, 'dead_error_type', '', 'dead_error', '',
+                       'dead_traceback', '', 'dead_at', now, 'dead_entry_id', id}
+        for _, value in ipairs(extra) do
+          fields[#fields + 1] = value
+        end
+        rcall('XADD', dead, '*', unpack(fields))
+        dead_lettered = dead_lettered + 1
+      else
+        if slot then
+          fields[slot] = tostring(deliveries)
+        else
+          fields[#fields + 1] = 'deliveries'
+          fields[#fields + 1] = tostring(deliveries)
+        end
+        rcall('XADD', stream, '*', unpack(fields))
+        redelivered = redelivered + 1
+      end
+    end
+    rcall('XACK', stream, group, id)  -- an entry deleted while pending is only cleared
+    rcall('XDEL', stream, id)
+  end
+end
+if redelivered > 0 then
+  rcall('HINCRBY', stats, 'redelivered', redelivered)
+end
+if dead_lettered > 0 then
+  rcall('HINCRBY', stats, 'dead_lettered', dead_lettered)
+end
+return {last, #pending, redelivered, dead_lettered}

@@ -1,0 +1,108 @@
+"""Settling a failed delivery: another attempt later, or the dead-letter stream with the reason.
+
+Shared by workers (a job raised) and the supervisor (it killed a worker whose job ran past
+its hard time limit), so both record a failure the same way. Each path is one atomic script
+that also takes the entry out of the pending list.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from typing import Any
+
+from . import codec, scripts, settings
+from .backoff import retry_delay_s
+from .errors import Retry
+from .events import EventBatch, error_text
+from .queue import Queue
+from .task import Task
+
+log = logging.getLogger(__name__)
+
+#: (stream, entry_id, job_id, task, args, kwargs, attempt, enqueued_at), as the codec decodes it
+Entry = tuple[Any, ...]
+
+
+def fail_attempt(
+    queue: Queue, task: Task[..., Any], entry: Entry, error: BaseException, events: EventBatch | None = None
+) -> None:
+    """Schedule the next attempt with backoff, or dead-letter the job once its retries are used."""
+    _stream, entry_id, job_id, task_name, args, kwargs, attempt, enqueued_at = entry
+    if events is not None:
+        events.add("failed", queue.name, job_id, task_name, attempt, error=error_text(error))
+    if attempt > task.policy.retries:
+        dead_letter(queue, entry, f"failed {attempt} times; no retries left", error, events)
+        return
+    if isinstance(error, Retry) and error.delay is not None:
+        delay_s = error.delay
+    else:
+        delay_s = retry_delay_s(attempt, task.policy.backoff_base_s, task.policy.backoff_cap_s)
+    args_json, kwargs_json = reencode(args, kwargs)
+    member = codec.encode_delayed_member(job_id, task_name, args_json, kwargs_json, attempt + 1, enqueued_at)
+    due_ms = time.time_ns() // 1_000_000 + int(delay_s * 1000)
+    keys = [queue.keys.stream, queue.keys.delayed, queue.keys.stats]
+    scripts.RETRY(queue.redis, keys, [settings.CONSUMER_GROUP, entry_id, due_ms, member])
+    if events is not None:
+        events.add("retrying", queue.name, job_id, task_name, attempt, delay_s=round(delay_s, 3))
+    log.warning(
+        "job %s (%s) attempt %d failed: %s: %s; retrying in %.2fs",
+        job_id, task_name, attempt, type(error).__name__, error, delay_s,
+    )
+
+
+def dead_letter(
+    queue: Queue, entry: Entry, reason: str, error: BaseException | None, events: EventBatch | None = None
+) -> None:
+    """Move a decoded job to the dead stream with ``reason`` (and the error, if one)."""
+    _stream, entry_id, job_id, task_name, args, kwargs, attempt, enqueued_at = entry
+    args_json, kwargs_json = reencode(args, kwargs)
+    fields: list[Any] = [
+        b"id", job_id, b"task", task_name, b"args", args_json, b"kwargs", kwargs_json,
+        b"attempt", attempt, b"enqueued_at", enqueued_at,
+    ]
+    move_to_dead(queue, entry_id, fields, reason, error)
+    if events is not None:
+        events.add("dead", queue.name, job_id, task_name, attempt, reason=reason,
+                   error=error_text(error) if error else None)
+    if (task := queue.tasks.get(task_name)) is not None and task.unique is not None:
+        task.release_unique(job_id, args, kwargs)
+    log.error("job %s (%s) dead-lettered: %s", job_id, task_name, reason, exc_info=error)
+
+
+def dead_letter_malformed(queue: Queue, entry_id: str, reason: str, raw_fields: list[Any]) -> None:
+    """Move an entry that is not a valid job to the dead stream, its raw fields kept as they were."""
+    move_to_dead(queue, entry_id, list(raw_fields), f"malformed entry: {reason}", None)
+    log.error("entry %s of queue %s dead-lettered: malformed entry: %s", entry_id, queue.name, reason)
+
+
+def move_to_dead(queue: Queue, entry_id: str, fields: list[Any], reason: str, error: BaseException | None) -> None:
+    fields += [
+        b"dead_reason", reason,
+        b"dead_error_type", type(error).__name__ if error else "",
+        b"dead_error", str(error) if error else "",
+        b"dead_traceback", "".join(traceback.format_exception(error)) if error else "",
+        b"dead_at", time.time_ns() // 1_000_000,
+        b"dead_entry_id", entry_id,
+    ]
+    keys = [queue.keys.stream, queue.keys.dead, queue.keys.stats]
+    scripts.DEAD(queue.redis, keys, [settings.CONSUMER_GROUP, entry_id, *fields])
+
+
+def reencode(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bytes, bytes]:
+    """JSON of arguments that came from JSON; repr() stands in for the odd value JSON refuses."""
+    try:
+        return codec.encode_payload(args, kwargs)
+    except ValueError:
+        return repr(args).encode(), repr(kwargs).encode()
+
+
+def read_entry(queue: Queue, entry_id: str) -> tuple[list[Entry], list[Entry]]:
+    """Fetch and decode one entry of the queue's stream (jobs, malformed), as a read would."""
+    entries = queue.redis.xrange(queue.keys.stream, entry_id, entry_id)
+    if not entries:
+        return [], []
+    raw_id, fields = entries[0]  # redis-py hands fields back as a dict: flatten it again
+    flat = [part for pair in (fields or {}).items() for part in pair]
+    return codec.decode_read_reply([[queue.keys.stream.encode(), [[raw_id, flat]]]])

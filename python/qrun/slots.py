@@ -1,0 +1,117 @@
+"""Shared-memory slots: what each worker is doing, readable by its supervisor without I/O.
+
+The supervisor maps one anonymous shared page range before forking; each child writes only
+its own slot (its last poll, and the job it runs with its deadline), and the supervisor reads
+them to extend live jobs' visibility, enforce hard time limits, spot hung workers and report
+presence. No sockets, no locks: a write is one ``pack_into``; a reader copies a slot until two
+copies agree, so it never acts on a half-written slot.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+import time
+from dataclasses import dataclass
+
+# pid, booted_at (wall), last_poll (monotonic) | jobs_done, job_started (monotonic, 0 = idle),
+# job_deadline (monotonic, 0 = none), job_started_at (wall), queue index, entry id, job id, task
+_HEAD = struct.Struct("<qdd")
+_JOB = struct.Struct("<Qdddh48s64s96s")
+_POLL_OFFSET = struct.calcsize("<qd")
+_SLOT_SIZE = _HEAD.size + _JOB.size
+_POLL = struct.Struct("<d")
+_DONE = struct.Struct("<Qdd")  # the first three fields of _JOB: jobs_done, job_started, job_deadline
+
+
+@dataclass(frozen=True)
+class SlotView:
+    """A consistent copy of one worker's slot."""
+
+    pid: int
+    booted_at: float
+    last_poll: float
+    jobs_done: int
+    job_started: float
+    job_deadline: float
+    job_started_at: float
+    queue_index: int
+    entry_id: str
+    job_id: str
+    task: str
+
+    @property
+    def busy(self) -> bool:
+        return self.job_started > 0
+
+
+class SlotTable:
+    """``capacity`` slots in memory shared with every child forked after it was made."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._memory = mmap.mmap(-1, capacity * _SLOT_SIZE)  # anonymous + MAP_SHARED
+        self._free = list(range(capacity - 1, -1, -1))
+
+    def take(self) -> int:
+        """Reserve a slot (cleared) for a worker about to be forked; IndexError when full."""
+        index = self._free.pop()
+        self._memory[index * _SLOT_SIZE : (index + 1) * _SLOT_SIZE] = bytes(_SLOT_SIZE)
+        return index
+
+    def give_back(self, index: int) -> None:
+        self._free.append(index)
+
+    def writer(self, index: int) -> SlotWriter:
+        return SlotWriter(self._memory, index * _SLOT_SIZE)
+
+    def read(self, index: int) -> SlotView:
+        start = index * _SLOT_SIZE
+        raw = self._memory[start : start + _SLOT_SIZE]
+        for _ in range(10):  # a writer is mid-copy at most briefly: retry until two copies agree
+            again = self._memory[start : start + _SLOT_SIZE]
+            if again == raw:
+                break
+            raw = again
+        pid, booted_at, last_poll = _HEAD.unpack_from(raw)
+        done, started, deadline, started_at, queue_index, entry, job, task = _JOB.unpack_from(raw, _HEAD.size)
+        return SlotView(
+            pid, booted_at, last_poll, done, started, deadline, started_at, queue_index,
+            _text(entry), _text(job), _text(task),
+        )
+
+    def close(self) -> None:
+        self._memory.close()
+
+
+class SlotWriter:
+    """The child's side: a few ``pack_into`` calls, cheap enough for every job."""
+
+    def __init__(self, memory: mmap.mmap, offset: int) -> None:
+        self._memory = memory
+        self._offset = offset
+        self._job_offset = offset + _HEAD.size
+
+    def booted(self, pid: int) -> None:
+        _HEAD.pack_into(self._memory, self._offset, pid, time.time(), time.monotonic())
+
+    def polled(self) -> None:
+        """Called before every read: the supervisor's proof that this worker is not hung."""
+        _POLL.pack_into(self._memory, self._offset + _POLL_OFFSET, time.monotonic())
+
+    def job_started(
+        self, jobs_done: int, queue_index: int, entry_id: str, job_id: str, task: str, hard_limit_s: float | None
+    ) -> None:
+        now = time.monotonic()
+        deadline = now + hard_limit_s if hard_limit_s else 0.0
+        _JOB.pack_into(
+            self._memory, self._job_offset, jobs_done, now, deadline, time.time(), queue_index,
+            entry_id.encode(), job_id.encode()[:64], task.encode()[:96],
+        )
+
+    def job_finished(self, jobs_done: int) -> None:
+        _DONE.pack_into(self._memory, self._job_offset, jobs_done, 0.0, 0.0)
+
+
+def _text(raw: bytes) -> str:
+    return raw.rstrip(b"\0").decode("utf-8", "replace")
