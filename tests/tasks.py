@@ -43,3 +43,68 @@ def sleep_then_record(seconds: float, n: int) -> None:
 @queue.task
 def always_fails(message: str) -> None:
     raise RuntimeError(message)
+
+
+# -- the supervisor's limits, recycling and signals (tests/integration/test_supervisor.py) --
+
+limits_queue = qrun.Queue("limits", retries=1, backoff_base=0.05, backoff_cap=0.1)
+
+
+def _append_line(name: str, line: str) -> None:
+    """One O_APPEND write: whole lines even from processes killed mid-job."""
+    fd = os.open(_out(name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, f"{line}\n".encode())
+    finally:
+        os.close(fd)
+
+
+@limits_queue.task(soft_time_limit=0.3, retries=0)
+def soft_limited(seconds: float) -> None:
+    """Sleeps past its soft limit; records that it caught TimeLimitExceeded, then lets it fail the job."""
+    try:
+        time.sleep(seconds)
+    except qrun.TimeLimitExceeded as error:
+        _append_line("soft_caught.txt", f"{type(error).__name__}: {error}")
+        raise
+    _append_line("soft_finished.txt", "slept through")
+
+
+@limits_queue.task(time_limit=0.5)
+def hard_limited(seconds: float) -> None:
+    """Sleeps past its hard limit (no soft one): only the supervisor's kill ends it."""
+    job = qrun.current_job()
+    _append_line("hard_started.txt", f"{job.attempt if job else 0} {os.getpid()}")
+    time.sleep(seconds)
+    _append_line("hard_finished.txt", str(os.getpid()))
+
+
+@limits_queue.task
+def whoami(n: int, seconds: float = 0.0) -> None:
+    """Records n and the pid of the worker that ran it (after an optional pause)."""
+    if seconds:
+        _append_line("whoami_started.txt", f"{n} {os.getpid()}")
+        time.sleep(seconds)
+    _append_line("whoami.txt", f"{n} {os.getpid()}")
+
+
+#: Jobs hidden for 1 s only, so a visibility problem shows within a test.
+short_visibility_queue = qrun.Queue("short-visibility", visibility_timeout=1.0, retries=0)
+
+
+@short_visibility_queue.task
+def visible_mark(n: int, seconds: float = 0.0) -> None:
+    """Records n (one line per run, so a second run shows) after an optional pause."""
+    if seconds:
+        time.sleep(seconds)
+    _append_line("visible.txt", str(n))
+
+
+_hoard: list[bytes] = []
+
+
+@limits_queue.task
+def hoard_memory(mib: int) -> None:
+    """Keeps ``mib`` MiB of touched memory for the rest of the worker's life."""
+    _hoard.append(b"\x01" * (mib << 20))
+    _append_line("hoarded.txt", str(os.getpid()))
