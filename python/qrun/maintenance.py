@@ -30,12 +30,11 @@ DEAD_WORKER_GRACE_MS = 1_000
 
 
 @dataclass(frozen=True)
-class LiveJob:
-    """A job a live worker is running right now (read from its slot)."""
+class LiveWorker:
+    """A worker process that is alive now, and the queues it reads as ``consumer``."""
 
-    queue: Queue
+    queues: list[Queue]
     consumer: str
-    entry_id: str
 
 
 class Maintenance:
@@ -46,14 +45,14 @@ class Maintenance:
         queues: Sequence[Queue],
         interval_s: float = settings.MAINTENANCE_INTERVAL_S,
         *,
-        live_jobs: Callable[[], list[LiveJob]] = list,
+        live_workers: Callable[[], list[LiveWorker]] = list,
         beat: Callable[[], None] | None = None,
     ) -> None:
         self.queues = list(queues)
         self.interval_s = interval_s
         #: Set once a tick saw every queue with nothing ready, in flight or delayed.
         self.idle = threading.Event()
-        self._live_jobs = live_jobs
+        self._live_workers = live_workers
         self._beat = beat
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -78,7 +77,11 @@ class Maintenance:
 
     def worker_died(self, consumer: str) -> None:
         """Take back a reaped worker's pending entries now, not after the visibility timeout,
-        then drop its consumer from the groups."""
+        then drop its consumer from the groups. Queued behind earlier requests, so a job the
+        supervisor asked to settle (a hard-limit kill) is settled before it could be redelivered."""
+        self.request(lambda: self._mark_dead(consumer))
+
+    def _mark_dead(self, consumer: str) -> None:
         with self._requests_lock:
             self._dead_workers.add(consumer)
 
@@ -101,7 +104,7 @@ class Maintenance:
         if self._due("claim", min(settings.CLAIM_INTERVAL_S, shortest_visibility_s / 4)):
             self.reclaim()
         if self._due("extend", shortest_visibility_s / 4):
-            self.extend_live_jobs()
+            self.extend_live_workers()
         if self._due("trim", settings.TRIM_INTERVAL_S):
             self.trim()
         if self._beat is not None and self._due("beat", settings.PRESENCE_INTERVAL_S):
@@ -176,16 +179,17 @@ class Maintenance:
                 queue.name, done.dead_lettered, why, queue.max_deliveries,
             )
 
-    def extend_live_jobs(self) -> None:
-        """Keep the jobs live workers are running hidden from the claimer."""
+    def extend_live_workers(self) -> None:
+        """Keep every entry live workers hold hidden from the claimer: the job each one runs,
+        the finished ones whose acks wait for its next read, the fetched ones not started."""
         queues: dict[str, Queue] = {}
-        held: dict[str, dict[str, list[object]]] = {}
-        for job in self._live_jobs():
-            stream = job.queue.keys.stream
-            queues[stream] = job.queue
-            held.setdefault(stream, {}).setdefault(job.consumer, []).append(job.entry_id)
-        for stream, by_consumer in held.items():
-            recovery.extend_visibility(queues[stream], by_consumer)
+        consumers: dict[str, list[str]] = {}
+        for worker in self._live_workers():
+            for queue in worker.queues:
+                queues[queue.keys.stream] = queue
+                consumers.setdefault(queue.keys.stream, []).append(worker.consumer)
+        for stream, names in consumers.items():
+            recovery.extend_visibility(queues[stream], names)
 
     def trim(self) -> None:
         """Dead-letter retention, and consumers of workers gone for good."""

@@ -72,6 +72,10 @@ CLAIM_BATCH_SIZE = 200
 #: that is gone (its supervisor died without cleaning up); the maintenance thread removes it.
 FORGET_CONSUMER_AFTER_S = 3_600.0
 
+#: Most entries of one live worker the visibility extension refreshes per pass (a worker
+#: holds at most its prefetch, 512, plus the acks waiting for its next read).
+EXTEND_BATCH_SIZE = 2_000
+
 #: How often dead-letter retention trims the dead streams (and stale consumers are removed).
 TRIM_INTERVAL_S = 60.0
 

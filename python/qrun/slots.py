@@ -14,14 +14,13 @@ import struct
 import time
 from dataclasses import dataclass
 
-# pid, booted_at (wall), last_poll (monotonic) | jobs_done, job_started (monotonic, 0 = idle),
+# pid, booted_at (wall) | last_poll (monotonic), jobs_done, job_started (monotonic, 0 = idle),
 # job_deadline (monotonic, 0 = none), job_started_at (wall), queue index, entry id, job id, task
-_HEAD = struct.Struct("<qdd")
-_JOB = struct.Struct("<Qdddh48s64s96s")
-_POLL_OFFSET = struct.calcsize("<qd")
+_HEAD = struct.Struct("<qd")
+_JOB = struct.Struct("<dQdddh48s64s96s")
 _SLOT_SIZE = _HEAD.size + _JOB.size
-_POLL = struct.Struct("<d")
-_DONE = struct.Struct("<Qdd")  # the first three fields of _JOB: jobs_done, job_started, job_deadline
+_POLL = struct.Struct("<d")  # the first field of _JOB
+_DONE = struct.Struct("<dQdd")  # the first four: last_poll, jobs_done, job_started, job_deadline
 
 
 @dataclass(frozen=True)
@@ -73,8 +72,8 @@ class SlotTable:
             if again == raw:
                 break
             raw = again
-        pid, booted_at, last_poll = _HEAD.unpack_from(raw)
-        done, started, deadline, started_at, queue_index, entry, job, task = _JOB.unpack_from(raw, _HEAD.size)
+        pid, booted_at = _HEAD.unpack_from(raw)
+        last_poll, done, started, deadline, started_at, queue_index, entry, job, task = _JOB.unpack_from(raw, _HEAD.size)
         return SlotView(
             pid, booted_at, last_poll, done, started, deadline, started_at, queue_index,
             _text(entry), _text(job), _text(task),
@@ -93,11 +92,12 @@ class SlotWriter:
         self._job_offset = offset + _HEAD.size
 
     def booted(self, pid: int) -> None:
-        _HEAD.pack_into(self._memory, self._offset, pid, time.time(), time.monotonic())
+        self.polled()
+        _HEAD.pack_into(self._memory, self._offset, pid, time.time())
 
     def polled(self) -> None:
         """Called before every read: the supervisor's proof that this worker is not hung."""
-        _POLL.pack_into(self._memory, self._offset + _POLL_OFFSET, time.monotonic())
+        _POLL.pack_into(self._memory, self._job_offset, time.monotonic())
 
     def job_started(
         self, jobs_done: int, queue_index: int, entry_id: str, job_id: str, task: str, hard_limit_s: float | None
@@ -105,12 +105,13 @@ class SlotWriter:
         now = time.monotonic()
         deadline = now + hard_limit_s if hard_limit_s else 0.0
         _JOB.pack_into(
-            self._memory, self._job_offset, jobs_done, now, deadline, time.time(), queue_index,
+            self._memory, self._job_offset, now, jobs_done, now, deadline, time.time(), queue_index,
             entry_id.encode(), job_id.encode()[:64], task.encode()[:96],
         )
 
     def job_finished(self, jobs_done: int) -> None:
-        _DONE.pack_into(self._memory, self._job_offset, jobs_done, 0.0, 0.0)
+        """Idle again; counts as a poll, so a worker just out of a long job never looks hung."""
+        _DONE.pack_into(self._memory, self._job_offset, time.monotonic(), jobs_done, 0.0, 0.0)
 
 
 def _text(raw: bytes) -> str:

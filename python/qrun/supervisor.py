@@ -28,7 +28,7 @@ from . import settings
 from .checks import count_setting, seconds_setting
 from .errors import ConfigurationError, TimeLimitExceeded
 from .events import EventBatch
-from .maintenance import LiveJob, Maintenance
+from .maintenance import LiveWorker, Maintenance
 from .presence import Presence, WorkerInfo
 from .queue import Queue
 from .settle import dead_letter, fail_attempt, read_entry
@@ -99,7 +99,7 @@ class Supervisor:
         self._reload = reload
         self._new_worker(self.queues)  # validates the queues and limits before any fork
         self.slots = SlotTable(MAX_WORKERS)
-        self.maintenance = Maintenance(self.queues, live_jobs=self.live_jobs, beat=self.beat_presence)
+        self.maintenance = Maintenance(self.queues, live_workers=self.live_workers, beat=self.beat_presence)
         self._presence: list[Presence] = []
         self.exit_status = 0
         self._workers: dict[int, WorkerProcess] = {}
@@ -222,14 +222,13 @@ class Supervisor:
 
     # -- what the maintenance thread asks -------------------------------------------------
 
-    def live_jobs(self) -> list[LiveJob]:
-        """The jobs live workers are running (their visibility is kept fresh)."""
-        jobs = []
+    def live_workers(self) -> list[LiveWorker]:
+        """The workers that are alive and booted (their entries are kept hidden)."""
+        workers = []
         for record in list(self._workers.values()):
-            view = self.slots.read(record.slot)
-            if view.busy and view.pid == record.pid and 0 <= view.queue_index < len(record.queues):
-                jobs.append(LiveJob(record.queues[view.queue_index], consumer_name(record.pid), view.entry_id))
-        return jobs
+            if not record.killed_for and self.slots.read(record.slot).pid == record.pid:
+                workers.append(LiveWorker(record.queues, consumer_name(record.pid)))
+        return workers
 
     def beat_presence(self) -> None:
         """Tell `qrun workers` who is alive: this supervisor and what each worker is doing."""

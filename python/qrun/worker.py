@@ -74,6 +74,7 @@ class Worker:
         }
         self._event_batches = list(batches.values())
         self._unread_replies = 0  # replies to events sent ahead of a slow job, read with the next fetch
+        self._read_own_pending = False  # after a reconnect: first read back what this worker holds
         self._shortest_visibility_s = min(queue.visibility_timeout_s for queue in self.queues)
         self._job_limit: int | None = None
         self._memory_limit_bytes: int | None = None
@@ -126,9 +127,16 @@ class Worker:
     def _fetch_and_run(self) -> None:
         if self.slot is not None:
             self.slot.polled()
+        reading_own_pending = self._read_own_pending
         jobs, malformed = codec.decode_read_reply(self._fetch())
+        if reading_own_pending and not jobs and not malformed:
+            self._read_own_pending = False  # all caught up: back to new entries
         for stream, entry_id, reason, raw_fields in malformed:
-            dead_letter_malformed(self._by_stream[stream], entry_id, reason, raw_fields)
+            queue = self._by_stream[stream]
+            if not raw_fields and reading_own_pending:  # deleted while pending (a purge): nothing to run
+                queue.redis.xack(queue.keys.stream, settings.CONSUMER_GROUP, entry_id)
+            else:
+                dead_letter_malformed(queue, entry_id, reason, raw_fields)
         if jobs:
             self._run_batch(jobs)
 
@@ -156,6 +164,9 @@ class Worker:
             except (ConnectionError, TimeoutError, OSError):
                 continue
             log.warning("worker %d reconnected after %.1fs", os.getpid(), time.monotonic() - lost_at)
+            # A read whose reply was lost left its entries pending here, kept hidden by the
+            # supervisor while this worker lives: read them back before new ones.
+            self._read_own_pending = True
             return
 
     def _recycle_due(self) -> bool:
@@ -163,7 +174,9 @@ class Worker:
         if self._job_limit is not None and self.jobs_done >= self._job_limit:
             log.info("worker %d recycles after %d jobs (--max-jobs-per-worker)", os.getpid(), self.jobs_done)
             return True
-        if self._memory_limit_bytes is not None and time.monotonic() >= self._next_memory_check:
+        # Only after a job: a worker that starts above the limit must still make progress,
+        # not be replaced before it does anything (a fork loop).
+        if self._memory_limit_bytes is not None and self.jobs_done and time.monotonic() >= self._next_memory_check:
             self._next_memory_check = time.monotonic() + settings.MEMORY_CHECK_INTERVAL_S
             rss = psutil.Process().memory_info().rss
             if rss > self._memory_limit_bytes:
@@ -211,7 +224,7 @@ class Worker:
         return self._pack(
             b"XREADGROUP", b"GROUP", settings.CONSUMER_GROUP.encode(), self.consumer,
             b"COUNT", self._read_count(), b"BLOCK", self.read_block_ms,
-            b"STREAMS", *streams, *([b">"] * len(streams)),
+            b"STREAMS", *streams, *([b"0" if self._read_own_pending else b">"] * len(streams)),
         )
 
     def _ack_commands(self) -> list[bytes]:

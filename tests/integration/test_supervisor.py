@@ -219,13 +219,6 @@ def test_max_jobs_per_worker_recycles_workers_and_every_job_is_done(
     assert limits.stats()["succeeded"] == jobs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker.py Worker.run checks _recycle_due() before the first fetch, and the first "
-    "memory check is due at once (_next_memory_check = 0.0): a worker whose RSS is already over "
-    "--max-memory-per-worker exits before doing any job, and the supervisor replaces it at once "
-    "(exit 0 has no respawn backoff): a fork loop that never runs a job",
-)
 def test_max_memory_per_worker_recycles_between_jobs_and_every_job_still_completes(
     runs: Runs, limits: qrun.Queue, tmp_path: Path
 ) -> None:
@@ -268,14 +261,6 @@ def short_visibility(url: str) -> Iterator[qrun.Queue]:
     tasks.short_visibility_queue.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker.py defers the acks of finished jobs to the next read (_pending_acks, sent in "
-    "_fetch), while the supervisor extends only the job in the worker's slot "
-    "(Supervisor.live_jobs / Maintenance.extend_live_jobs): a job that finished early in a batch "
-    "stays pending, unacked and unextended while a later job of the same batch runs, so once that "
-    "run passes the visibility timeout the claimer redelivers the finished job and it runs twice",
-)
 def test_a_job_finished_earlier_in_a_batch_is_not_redelivered_while_a_slow_job_of_that_batch_runs(
     runs: Runs, short_visibility: qrun.Queue, tmp_path: Path
 ) -> None:

@@ -29,7 +29,7 @@ def _open(name: str, url: str | None, prefix: str) -> Queue:
 def stats(names: tuple[str, ...], url: str | None, prefix: str) -> None:
     """Print job counts for each queue: ready, in flight, delayed, dead and lifetime totals."""
     queues = [_open(name, url, prefix) for name in names]
-    columns = ["ready", "in_flight", "delayed", "dead", "enqueued", "succeeded", "retried", "dead_lettered"]
+    columns = ["ready", "in_flight", "delayed", "dead", "enqueued", "succeeded", "retried", "redelivered", "dead_lettered"]
     click.echo("queue".ljust(20) + "".join(column.rjust(14) for column in columns))
     for queue in queues:
         counts = queue.stats()

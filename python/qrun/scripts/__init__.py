@@ -62,6 +62,7 @@ ENQUEUE_UNIQUE_DELAYED = SCRIPTS["enqueue_unique_delayed"]
 UNIQUE_RELEASE = SCRIPTS["unique_release"]
 PUBLISH_EVENTS = SCRIPTS["publish_events"]
 RECLAIM = SCRIPTS["reclaim"]
+EXTEND = SCRIPTS["extend"]
 
 
 def load_all(client: redis.Redis) -> None:

@@ -1,0 +1,49 @@
+"""A worker that lost the server keeps its process, and first runs what it already held."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+from redis.exceptions import ConnectionError
+
+import qrun
+from qrun import settings
+from qrun.worker import Worker
+
+
+@pytest.fixture
+def queue(url: str) -> Iterator[qrun.Queue]:
+    with qrun.Queue("held", url) as queue:
+        yield queue
+
+
+def test_after_a_reconnect_the_entries_of_a_lost_read_run_before_new_ones(
+    queue: qrun.Queue, client: redis.Redis
+) -> None:
+    ran: list[int] = []
+
+    @queue.task(name="t.note")
+    def note(n: int) -> None:
+        ran.append(n)
+
+    queue.enqueue_many(note, [(n,) for n in range(3)])
+    worker = Worker([queue], consumer="w-lost", read_block_ms=50)
+    worker.boot()
+    # A read whose reply never arrived: the entries are pending under this worker's name.
+    client.xreadgroup(settings.CONSUMER_GROUP, "w-lost", {queue.keys.stream: ">"}, count=3)
+    queue.enqueue(note, 3)
+    worker._reconnect(ConnectionError("simulated"))  # noqa: SLF001 - the path a dropped socket takes
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while len(ran) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    worker.request_stop()
+    thread.join(timeout=5)
+    assert ran == [0, 1, 2, 3]
+    assert client.xpending(queue.keys.stream, settings.CONSUMER_GROUP)["pending"] == 0
+    assert client.xlen(queue.keys.stream) == 0

@@ -1,0 +1,87 @@
+"""The shared-memory slots a supervisor reads, and the soft time limit a worker enforces."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from qrun import TimeLimitExceeded
+from qrun.slots import SlotTable
+from qrun.time_limit import soft_time_limit
+
+
+def test_a_slot_written_by_a_forked_child_is_read_by_the_parent() -> None:
+    table = SlotTable(4)
+    index = table.take()
+    pid = os.fork()
+    if pid == 0:  # the child writes, as a worker does, then leaves without cleanup
+        writer = table.writer(index)
+        writer.booted(os.getpid())
+        writer.polled()
+        writer.job_started(7, 1, "1700000000000-3", "job-id", "app.task", 2.5)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    view = table.read(index)
+    assert view.pid == pid and view.busy
+    assert (view.jobs_done, view.queue_index, view.entry_id, view.job_id, view.task) == (
+        7, 1, "1700000000000-3", "job-id", "app.task"
+    )
+    assert view.job_deadline == pytest.approx(view.job_started + 2.5)
+    assert abs(view.last_poll - time.monotonic()) < 5
+    table.close()
+
+
+def test_finishing_a_job_clears_it_and_counts_it() -> None:
+    table = SlotTable(1)
+    writer = table.writer(table.take())
+    writer.job_started(0, 0, "1-1", "j", "t", None)
+    assert table.read(0).busy and table.read(0).job_deadline == 0.0
+    writer.job_finished(1)
+    view = table.read(0)
+    assert not view.busy and view.job_deadline == 0.0 and view.jobs_done == 1
+    table.close()
+
+
+def test_long_names_are_cut_to_fit_their_field() -> None:
+    table = SlotTable(1)
+    writer = table.writer(table.take())
+    writer.job_started(0, 0, "1-1", "j" * 100, "t" * 200, None)
+    view = table.read(0)
+    assert view.job_id == "j" * 64 and view.task == "t" * 96
+    table.close()
+
+
+def test_a_taken_slot_is_cleared_and_a_full_table_says_so() -> None:
+    table = SlotTable(1)
+    table.writer(table.take()).booted(123)
+    table.give_back(0)
+    assert table.read(table.take()).pid == 0
+    with pytest.raises(IndexError):
+        table.take()
+    table.close()
+
+
+def test_the_soft_limit_raises_inside_the_block_and_restores_the_previous_handler() -> None:
+    def previous(_signum: int, _frame: object) -> None:
+        pass
+
+    signal.signal(signal.SIGALRM, previous)
+    started = time.monotonic()
+    with pytest.raises(TimeLimitExceeded, match="soft time limit of 0.05s"):
+        with soft_time_limit(0.05):
+            time.sleep(2)
+    assert time.monotonic() - started < 1
+    assert signal.getsignal(signal.SIGALRM) is previous
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+
+def test_a_block_that_ends_in_time_leaves_no_timer_behind() -> None:
+    with soft_time_limit(5):
+        pass
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    with soft_time_limit(None):  # no limit: nothing is armed
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
