@@ -48,7 +48,8 @@ class Job:
 
         A supervisor already keeps its live workers' jobs hidden; this is for a job that
         knows it will run long and must stay hidden even if its supervisor (or host) stops
-        extending it. The lease ends early once the job settles.
+        extending it. A lease left after the job settled is harmless (the claimer only looks at
+        pending entries) and is dropped once it expires.
         """
         seconds = seconds_setting("extend(seconds)", seconds, minimum=0.0)
         if self._queue is None or _consumer is None:

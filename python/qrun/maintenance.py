@@ -97,14 +97,15 @@ class Maintenance:
             self._thread.join(timeout=5)
 
     def tick(self) -> None:
-        """One pass: requests, promotion and the idle check every time; the rest when due."""
-        self._run_requests()
-        self._promote_and_check_idle()
+        """One pass: extension when due (first: nothing live may look idle to the claimer),
+        requests, promotion and the idle check every time, then the claimer when due."""
         shortest_visibility_s = min(queue.visibility_timeout_s for queue in self.queues)
-        if self._due("claim", min(settings.CLAIM_INTERVAL_S, shortest_visibility_s / 4)):
-            self.reclaim()
         if self._due("extend", shortest_visibility_s / 4):
             self.extend_live_workers()
+        self._run_requests()
+        self._promote_and_check_idle()
+        if self._due("claim", min(settings.CLAIM_INTERVAL_S, shortest_visibility_s / 4)):
+            self.reclaim()
         if self._due("trim", settings.TRIM_INTERVAL_S):
             self.trim()
         if self._beat is not None and self._due("beat", settings.PRESENCE_INTERVAL_S):
@@ -212,16 +213,33 @@ class Maintenance:
             log.warning("could not hand back the stopped workers' jobs (%s); they are redelivered "
                         "after the visibility timeout", error)
 
+    def _after_outage(self) -> None:
+        """Back from an outage (or a stall): the live workers' entries have not been extended
+        for a while. Extend them now and let the claimer wait one more extension period, so
+        every supervisor gets to extend its own before anyone claims."""
+        shortest_visibility_s = min(queue.visibility_timeout_s for queue in self.queues)
+        self._next_run["extend"] = 0.0
+        self._next_run["claim"] = time.monotonic() + shortest_visibility_s / 4
+
     def _loop(self) -> None:
+        last_tick = time.monotonic()
         while not self._stop.wait(self.interval_s):
+            shortest_visibility_s = min(queue.visibility_timeout_s for queue in self.queues)
+            if time.monotonic() - last_tick > shortest_visibility_s / 4:
+                self._after_outage()  # this thread stalled: same care as after an outage
             try:
                 self.tick()
+                last_tick = time.monotonic()
                 if self._failing:
                     log.warning("maintenance: server reachable again")
                     self._failing = False
+            except ResponseError as error:  # the server answered: a data or script problem, not an outage
+                last_tick = time.monotonic()
+                log.error("maintenance: %s; continuing", error)
             except RedisError as error:
                 if not self._failing:  # once per outage, not once per tick
                     log.warning("maintenance: server unreachable (%s); retrying", error)
                     self._failing = True
+                self._after_outage()
             except Exception:  # never let the thread die silently
                 log.exception("maintenance: unexpected error; continuing")

@@ -69,7 +69,7 @@ class Queue:
         events: bool = settings.DEFAULT_EVENTS,
     ) -> None:
         self.name = validate_name("queue", name)
-        self.visibility_timeout_s = seconds_setting("visibility_timeout", visibility_timeout, minimum=0.1)
+        self.visibility_timeout_s = seconds_setting("visibility_timeout", visibility_timeout, minimum=1.0)
         self.max_deliveries = count_setting("max_deliveries", max_deliveries, minimum=1)
         self.dead_retention_s = None if dead_retention is None else seconds_setting("dead_retention", dead_retention, 0.0)
         if not isinstance(events, bool):
@@ -408,10 +408,11 @@ class Queue:
             if "BUSYGROUP" not in str(error):
                 raise
 
-    def promote_due(self, now_ms: int | None = None) -> int:
-        """Move delayed jobs that are due onto the stream; returns how many moved."""
+    def promote_due(self, now_ms: int | None = None, max_batches: int = 10) -> int:
+        """Move delayed jobs that are due onto the stream, up to ``max_batches`` script calls
+        (the rest next time); returns how many moved."""
         moved_total = 0
-        while True:
+        for _ in range(max_batches):
             moved = scripts.PROMOTE(
                 self.redis,
                 [self.keys.delayed, self.keys.stream],
@@ -419,7 +420,8 @@ class Queue:
             )
             moved_total += moved
             if moved < settings.PROMOTE_BATCH_SIZE:
-                return moved_total
+                break
+        return moved_total
 
     def stats(self) -> dict[str, int]:
         """Counts of this queue's jobs: waiting, in flight, delayed, dead, and lifetime counters."""

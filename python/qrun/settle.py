@@ -21,6 +21,9 @@ from .task import Task
 
 log = logging.getLogger(__name__)
 
+#: Raw fields of a malformed entry kept in its dead letter at most (Lua's unpack limit is ~8000).
+MAX_DEAD_FIELDS = 7_000
+
 #: (stream, entry_id, job_id, task, args, kwargs, attempt, enqueued_at), as the codec decodes it
 Entry = tuple[Any, ...]
 
@@ -43,7 +46,9 @@ def fail_attempt(
     member = codec.encode_delayed_member(job_id, task_name, args_json, kwargs_json, attempt + 1, enqueued_at)
     due_ms = time.time_ns() // 1_000_000 + int(delay_s * 1000)
     keys = [queue.keys.stream, queue.keys.delayed, queue.keys.stats]
-    scripts.RETRY(queue.redis, keys, [settings.CONSUMER_GROUP, entry_id, due_ms, member])
+    if not scripts.RETRY(queue.redis, keys, [settings.CONSUMER_GROUP, entry_id, due_ms, member]):
+        log.warning("job %s (%s): its entry was settled elsewhere meanwhile; not retried here", job_id, task_name)
+        return
     if events is not None:
         events.add("retrying", queue.name, job_id, task_name, attempt, delay_s=round(delay_s, 3))
     log.warning(
@@ -62,7 +67,9 @@ def dead_letter(
         b"id", job_id, b"task", task_name, b"args", args_json, b"kwargs", kwargs_json,
         b"attempt", attempt, b"enqueued_at", enqueued_at,
     ]
-    move_to_dead(queue, entry_id, fields, reason, error)
+    if not move_to_dead(queue, entry_id, fields, reason, error):
+        log.warning("job %s (%s): its entry was settled elsewhere meanwhile; not dead-lettered here", job_id, task_name)
+        return
     if events is not None:
         events.add("dead", queue.name, job_id, task_name, attempt, reason=reason,
                    error=error_text(error) if error else None)
@@ -73,11 +80,14 @@ def dead_letter(
 
 def dead_letter_malformed(queue: Queue, entry_id: str, reason: str, raw_fields: list[Any]) -> None:
     """Move an entry that is not a valid job to the dead stream, its raw fields kept as they were."""
+    if len(raw_fields) > MAX_DEAD_FIELDS:  # more than one script call can carry
+        raw_fields = [b"fields_dropped", str(len(raw_fields) // 2)]
     move_to_dead(queue, entry_id, list(raw_fields), f"malformed entry: {reason}", None)
     log.error("entry %s of queue %s dead-lettered: malformed entry: %s", entry_id, queue.name, reason)
 
 
-def move_to_dead(queue: Queue, entry_id: str, fields: list[Any], reason: str, error: BaseException | None) -> None:
+def move_to_dead(queue: Queue, entry_id: str, fields: list[Any], reason: str, error: BaseException | None) -> bool:
+    """True if the entry was pending and is now in the dead stream (False: settled elsewhere)."""
     fields += [
         b"dead_reason", reason,
         b"dead_error_type", type(error).__name__ if error else "",
@@ -87,7 +97,7 @@ def move_to_dead(queue: Queue, entry_id: str, fields: list[Any], reason: str, er
         b"dead_entry_id", entry_id,
     ]
     keys = [queue.keys.stream, queue.keys.dead, queue.keys.stats]
-    scripts.DEAD(queue.redis, keys, [settings.CONSUMER_GROUP, entry_id, *fields])
+    return bool(scripts.DEAD(queue.redis, keys, [settings.CONSUMER_GROUP, entry_id, *fields]))
 
 
 def reencode(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bytes, bytes]:

@@ -21,6 +21,7 @@ _JOB = struct.Struct("<dQdddh48s64s96s")
 _SLOT_SIZE = _HEAD.size + _JOB.size
 _POLL = struct.Struct("<d")  # the first field of _JOB
 _DONE = struct.Struct("<dQdd")  # the first four: last_poll, jobs_done, job_started, job_deadline
+_BUSY = struct.Struct("<dQdddh")  # the first six: ... job_started_at, queue_index (-1: a batch)
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,12 @@ class SlotWriter:
             entry_id.encode(), job_id.encode()[:64], task.encode()[:96],
         )
 
-    def job_finished(self, jobs_done: int) -> None:
+    def busy(self, jobs_done: int) -> None:
+        """Running a batch (no job described, no deadline); counts as a poll."""
+        now = time.monotonic()
+        _BUSY.pack_into(self._memory, self._job_offset, now, jobs_done, now, 0.0, time.time(), -1)
+
+    def idle(self, jobs_done: int) -> None:
         """Idle again; counts as a poll, so a worker just out of a long job never looks hung."""
         _DONE.pack_into(self._memory, self._job_offset, time.monotonic(), jobs_done, 0.0, 0.0)
 

@@ -58,6 +58,7 @@ class WorkerProcess:
     started_at: float
     slot: int
     queues: list[Queue]
+    consumer: str  #: the consumer name it reads as (unique: chosen here, before the fork)
     retiring: bool = False  #: told to stop (reload, fewer workers); not replaced
     told_to_stop_at: float = 0.0
     killed_for: str = ""  #: why the supervisor killed it, if it did
@@ -218,6 +219,10 @@ class Supervisor:
                 self._spawn_worker()
             except IndexError:  # every slot taken (retiring workers still hold theirs)
                 return
+            except OSError as error:  # EAGAIN: a pid or memory limit; try again later
+                log.error("cannot fork a worker (%s); trying again in 1s", error)
+                self._next_spawn_at = time.monotonic() + 1.0
+                return
             missing -= 1
 
     # -- what the maintenance thread asks -------------------------------------------------
@@ -227,7 +232,7 @@ class Supervisor:
         workers = []
         for record in list(self._workers.values()):
             if not record.killed_for and self.slots.read(record.slot).pid == record.pid:
-                workers.append(LiveWorker(record.queues, consumer_name(record.pid)))
+                workers.append(LiveWorker(record.queues, record.consumer))
         return workers
 
     def beat_presence(self) -> None:
@@ -252,9 +257,10 @@ class Supervisor:
 
     # -- spawning and reaping ------------------------------------------------------------
 
-    def _new_worker(self, queues: list[Queue], slot: int | None = None) -> Worker:
+    def _new_worker(self, queues: list[Queue], slot: int | None = None, consumer: str | None = None) -> Worker:
         return Worker(
             queues,
+            consumer=consumer,
             max_jobs=self.max_jobs_per_worker,
             max_memory_mb=self.max_memory_per_worker_mb,
             slot=None if slot is None else self.slots.writer(slot),
@@ -263,14 +269,19 @@ class Supervisor:
     def _spawn_worker(self) -> None:
         slot = self.slots.take()
         queues = self.queues
+        suffix = os.urandom(3).hex()  # drawn before the fork: both sides build the same name
         # Block signals across fork so the child cannot be hit before it installs its own handlers.
         signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
         try:
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:
+                self.slots.give_back(slot)
+                raise
             if pid == 0:
                 try:
                     os.setpgid(0, 0)  # its own group: a kill reaches what its job started too
-                    run_in_child(self._new_worker(queues, slot))
+                    run_in_child(self._new_worker(queues, slot, consumer_name(os.getpid(), suffix)))
                 finally:  # a child must never return into the supervisor's loop
                     os._exit(1)
             try:
@@ -279,7 +290,7 @@ class Supervisor:
                 pass
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
-        self._workers[pid] = WorkerProcess(pid, time.monotonic(), slot, queues)
+        self._workers[pid] = WorkerProcess(pid, time.monotonic(), slot, queues, consumer_name(pid, suffix))
         log.debug("spawned worker %d", pid)
 
     def _on_worker_exit(self, record: WorkerProcess, status: int) -> None:
@@ -287,7 +298,8 @@ class Supervisor:
         self.slots.give_back(record.slot)
         self._recover_jobs_of(record)
         described = describe_exit(status)
-        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == settings.EXIT_BOOT_FAILED:
+        booted = view.pid == record.pid
+        if not booted and os.WIFEXITED(status) and os.WEXITSTATUS(status) == settings.EXIT_BOOT_FAILED:
             log.error("worker %d could not boot (%s); stopping instead of respawning", record.pid, described)
             self.exit_status = settings.EXIT_BOOT_FAILED
             self._running = False
@@ -311,7 +323,7 @@ class Supervisor:
         if record.timed_out is not None:
             queue, entry_id, limit_s = record.timed_out
             self.maintenance.request(partial(settle_killed_job, queue, entry_id, limit_s))
-        self.maintenance.worker_died(consumer_name(record.pid))
+        self.maintenance.worker_died(record.consumer)
 
     # -- signals: stopping, reloading, scaling ----------------------------------------------
 
@@ -323,7 +335,7 @@ class Supervisor:
         self._running = False
 
     def _request_fast_stop(self) -> None:
-        log.info("stopping now: unfinished jobs are handed back to the queue")
+        log.info("stopping now: workers are killed and their jobs handed back to the queue")
         self._running = False
         self._fast_stop_requested = True
 
@@ -362,14 +374,18 @@ class Supervisor:
     def _retire(self, record: WorkerProcess) -> None:
         record.retiring = True
         record.told_to_stop_at = time.monotonic()
-        self._signal(record.pid, signal.SIGTERM)
+        self._terminate(record.pid)
 
     def stop_workers(self) -> None:
-        """TERM every worker, wait up to the grace period, then KILL what is left."""
-        self._signal_workers(signal.SIGQUIT if self._fast_stop_requested else signal.SIGTERM)
+        """TERM every worker, wait up to the grace period, then KILL what is left (at once
+        on a fast stop). Hard time limits still apply while waiting."""
+        if not self._fast_stop_requested:
+            for pid in list(self._workers):
+                self._terminate(pid)
         deadline = time.monotonic() + self.grace_period_s
         while self._workers and time.monotonic() < deadline and not self._fast_stop_requested:
             self.wait_for_signals(timeout_s=0.1)
+            self.kill_stuck_workers()
             self.reap_workers()
         if self._workers:
             self._killed_while_stopping = True
@@ -386,6 +402,15 @@ class Supervisor:
     def _kill(self, record: WorkerProcess, reason: str) -> None:
         record.killed_for = reason
         self._signal(record.pid, signal.SIGKILL)
+
+    @staticmethod
+    def _terminate(pid: int) -> None:
+        """Ask a worker (only the worker: what its job started must be left to finish) to
+        stop after its current job."""
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:  # already exited; reap_workers collects it
+            pass
 
     @staticmethod
     def _signal(pid: int, signum: int) -> None:

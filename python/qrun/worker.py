@@ -75,6 +75,8 @@ class Worker:
         self._event_batches = list(batches.values())
         self._unread_replies = 0  # replies to events sent ahead of a slow job, read with the next fetch
         self._read_own_pending = False  # after a reconnect: first read back what this worker holds
+        self._describe_jobs = True  # write each job into the slot (set per batch by _run_batch)
+        self._after_acks: list[tuple[Any, ...]] = []  # unique claims to free once acks are confirmed
         self._shortest_visibility_s = min(queue.visibility_timeout_s for queue in self.queues)
         self._job_limit: int | None = None
         self._memory_limit_bytes: int | None = None
@@ -254,7 +256,7 @@ class Worker:
             self._release([*jobs, *malformed])
             raise ack_error
         self._resend_after_reload(missing)
-        self._pending_acks = {}
+        self._acks_confirmed()
         return reply
 
     def _read_ack_replies(self, acks: list[bytes]) -> tuple[list[bytes], ResponseError | None]:
@@ -320,7 +322,13 @@ class Worker:
             if error is not None:
                 raise error
             self._resend_after_reload(missing)
+        self._acks_confirmed()
+
+    def _acks_confirmed(self) -> None:
         self._pending_acks = {}
+        for task, job_id, args, kwargs in self._after_acks:
+            task.release_unique(job_id, args, kwargs)
+        self._after_acks = []
 
     # -- running -------------------------------------------------------------------------
 
@@ -331,27 +339,40 @@ class Worker:
         jobs turn slow mid-batch, or on SIGTERM, the jobs not started go back to the stream
         for idle workers (or the next worker) instead of waiting behind this one.
         """
+        if self._stopping:  # TERM arrived while the read was in flight: start nothing more
+            self._release(jobs)
+            return
         started = time.perf_counter()
         budget_s = 2 * settings.BATCH_WORK_S
         # A minimal read (one entry per stream) is never cut short: handing back the other
         # queue's job would starve it behind this queue's slow ones.
         may_cut = self._read_count() > 1
         last = len(jobs) - 1
-        for index, job in enumerate(jobs):
-            try:
-                self._perform(job)
-            except BaseException:  # sys.exit() in a task, or the server gone mid-settle
-                self._release_quietly(jobs[index + 1 :])
-                raise
-            elapsed_s = time.perf_counter() - started
-            if index < last and (
-                self._stopping
-                or (may_cut and elapsed_s > budget_s)
-                or elapsed_s > self._shortest_visibility_s / 2  # the rest may be reclaimed soon: never run twice
-            ):
-                self._release(jobs[index + 1 :])
-                self._prefetch = 1
-                return
+        # The slot tells the supervisor this worker is busy; each job is described in it (with
+        # its hard deadline) only when it runs alone or has a hard limit, so fast batches pay
+        # two slot writes per batch, not per job.
+        self._describe_jobs = last == 0
+        if self.slot is not None:
+            self.slot.busy(self.jobs_done)
+        try:
+            for index, job in enumerate(jobs):
+                try:
+                    self._perform(job)
+                except BaseException:  # sys.exit() in a task, or the server gone mid-settle
+                    self._release_quietly(jobs[index + 1 :])
+                    raise
+                elapsed_s = time.perf_counter() - started
+                if index < last and (
+                    self._stopping
+                    or (may_cut and elapsed_s > budget_s)
+                    or elapsed_s > self._shortest_visibility_s / 2  # the rest may be reclaimed soon: never run twice
+                ):
+                    self._release(jobs[index + 1 :])
+                    self._prefetch = 1
+                    return
+        finally:
+            if self.slot is not None:
+                self.slot.idle(self.jobs_done)
         elapsed_s = time.perf_counter() - started
         average_s = elapsed_s / len(jobs)
         if average_s >= settings.FAST_JOB_S or elapsed_s > budget_s:
@@ -387,13 +408,14 @@ class Worker:
             self._dead_letter(queue, entry, f"unknown task {task_name!r}: no imported queue declares it", None)
             return
         limits = task.limits
-        if self.slot is not None:
-            self.slot.job_started(self.jobs_done, self._queue_index[stream], entry_id, job_id, task_name, limits.hard_s)
         events = self._events[stream]
         if events is not None:
             events.add("started", queue.name, job_id, task_name, attempt)
-            if self._prefetch == 1:  # slow jobs: tell watchers now, not once it is over
+            if self._describe_jobs:  # a job that runs alone may be slow: tell watchers now
                 self._send_events_ahead()
+        described = self.slot is not None and (self._describe_jobs or limits.hard_s is not None)
+        if described:
+            self.slot.job_started(self.jobs_done, self._queue_index[stream], entry_id, job_id, task_name, limits.hard_s)  # type: ignore[union-attr]
         token = _current.set((queue, entry))
         try:
             if limits.soft_s is None:
@@ -407,31 +429,38 @@ class Worker:
             self._pending_acks.setdefault(stream, []).append(entry_id)
             if events is not None:
                 events.add("succeeded", queue.name, job_id, task_name, attempt)
-            if task.unique is not None:
-                task.release_unique(job_id, args, kwargs)
+            if task.unique is not None:  # freed once the ack is confirmed, not before
+                self._after_acks.append((task, job_id, args, kwargs))
         finally:
             _current.reset(token)
             self.jobs_done += 1
-            if self.slot is not None:
-                self.slot.job_finished(self.jobs_done)
+            if described:  # busy with the rest of the batch, no deadline any more
+                self.slot.busy(self.jobs_done)  # type: ignore[union-attr]
 
     def _dead_letter(self, queue: Queue, entry: tuple[Any, ...], reason: str, error: Exception | None) -> None:
         dead_letter(queue, entry, reason, error, self._events[entry[0]])
 
 
-def consumer_name(pid: int) -> str:
-    """The consumer a worker reads as: host and pid, so its supervisor (or an operator) can
-    tell whose pending entries are whose."""
-    return f"{socket.gethostname()}-{pid}"
+def consumer_name(pid: int, suffix: str | None = None) -> str:
+    """A new consumer name for a worker: host and pid, so an operator can tell whose pending
+    entries are whose, plus random bits, because neither is unique on its own (containers
+    sharing a host name restart pids at 1; pids are reused). The supervisor picks it before
+    the fork and treats it as the worker's identity."""
+    return f"{socket.gethostname()}-{pid}-{suffix or os.urandom(3).hex()}"
+
+
+def _ignore(_signum: int, _frame: object) -> None:
+    """A handler that does nothing: unlike SIG_IGN it is not inherited by programs a job
+    starts (exec resets handled signals to their default), so their Ctrl+C still works."""
 
 
 def run_in_child(worker: Worker) -> None:
     """Body of a forked worker process; never returns (leaves with ``os._exit``)."""
     stop = worker.request_stop
     signal.signal(signal.SIGTERM, lambda _signum, _frame: stop())
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the supervisor, which decides
+    signal.signal(signal.SIGINT, _ignore)  # Ctrl+C reaches the supervisor, which decides
     for ignored in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):  # the supervisor's signals
-        signal.signal(ignored, signal.SIG_IGN)
+        signal.signal(ignored, _ignore)
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())

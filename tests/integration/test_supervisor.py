@@ -458,7 +458,7 @@ def test_other_bad_runner_values_are_refused_naming_the_flag(
 @pytest.mark.parametrize(
     ("settings", "named"),
     [
-        ({"visibility_timeout": 0}, "visibility_timeout must be a finite number of seconds >= 0.1, got 0"),
+        ({"visibility_timeout": 0}, "visibility_timeout must be a finite number of seconds >= 1, got 0"),
         ({"visibility_timeout": float("inf")}, "visibility_timeout"),
         ({"max_deliveries": 0}, "max_deliveries must be an integer >= 1, got 0"),
         ({"max_deliveries": True}, "max_deliveries"),

@@ -34,14 +34,18 @@ def test_a_slot_written_by_a_forked_child_is_read_by_the_parent() -> None:
     table.close()
 
 
-def test_finishing_a_job_clears_it_and_counts_it() -> None:
+def test_idle_clears_the_job_and_counts_it_and_busy_marks_a_batch_without_a_deadline() -> None:
     table = SlotTable(1)
     writer = table.writer(table.take())
-    writer.job_started(0, 0, "1-1", "j", "t", None)
-    assert table.read(0).busy and table.read(0).job_deadline == 0.0
-    writer.job_finished(1)
+    writer.job_started(0, 0, "1-1", "j", "t", 5.0)
+    assert table.read(0).busy and table.read(0).job_deadline > 0
+    writer.busy(1)  # the rest of a batch: busy, but no job described and no deadline
     view = table.read(0)
-    assert not view.busy and view.job_deadline == 0.0 and view.jobs_done == 1
+    assert view.busy and view.job_deadline == 0.0 and view.queue_index == -1 and view.jobs_done == 1
+    writer.idle(2)
+    view = table.read(0)
+    assert not view.busy and view.job_deadline == 0.0 and view.jobs_done == 2
+    assert abs(view.last_poll - time.monotonic()) < 5
     table.close()
 
 

@@ -29,6 +29,7 @@ local leases = KEYS[4]
 local group = ARGV[1]
 local max_deliveries = tonumber(ARGV[5])
 local now = ARGV[6]
+local MAX_FIELDS = 7000
 
 rcall('ZREMRANGEBYSCORE', leases, '-inf', now)
 
@@ -51,14 +52,19 @@ for _, info in ipairs(pending) do
       local fields = entries[1][2]
       local deliveries = info[4]
       local slot = nil
+      local reason = nil
+      if #fields > MAX_FIELDS then  -- more than one XADD can take (Lua's unpack limit)
+        reason = string.format('entry has %d fields, too many to redeliver', #fields / 2)
+        fields = {'fields_dropped', tostring(#fields / 2)}
+      end
       for i = 1, #fields, 2 do
         if fields[i] == 'deliveries' then
           slot = i + 1
           deliveries = deliveries + (tonumber(fields[i + 1]) or 0)
         end
       end
-      if deliveries >= max_deliveries then
-        local reason = string.format('delivered %d times without ack (worker died?)', deliveries)
+      if reason or deliveries >= max_deliveries then
+        reason = reason or string.format('delivered %d times without ack (worker died?)', deliveries)
         local extra = {'dead_reason', reason, 'dead_error_type', '', 'dead_error', '',
                        'dead_traceback', '', 'dead_at', now, 'dead_entry_id', id}
         for _, value in ipairs(extra) do
