@@ -41,7 +41,8 @@ def _server_answers(url: str) -> bool:
 def demo(jobs: int, workers: int, url: str | None, job_logs: bool) -> None:
     """Enqueue JOBS no-op jobs, process them with WORKERS processes, print jobs/s."""
     if not job_logs:  # 1 in 100 jobs fails on purpose: the counters report them, not a log flood
-        logging.getLogger("qrun.worker").setLevel(logging.CRITICAL)
+        for name in ("qrun.worker", "qrun.settle"):  # where retries and dead letters are logged
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     url = resolve_url(url)
     server = None
     if not _server_answers(url):
