@@ -3,8 +3,10 @@
 The supervisor maps one anonymous shared page range before forking; each child writes only
 its own slot (its last poll, and the job it runs with its deadline), and the supervisor reads
 them to extend live jobs' visibility, enforce hard time limits, spot hung workers and report
-presence. No sockets, no locks: a write is one ``pack_into``; a reader copies a slot until two
-copies agree, so it never acts on a half-written slot.
+presence. No sockets, no locks: a seqlock. The writer makes the slot's sequence number odd,
+writes with one ``pack_into``, and makes it even again; a reader copies the slot and keeps the
+copy only if the number was even and unchanged around it, so it never acts on a half-written
+slot.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import struct
 import time
 from dataclasses import dataclass
 
-# pid, booted_at (wall) | last_poll (monotonic), jobs_done, job_started (monotonic, 0 = idle),
-# job_deadline (monotonic, 0 = none), job_started_at (wall), queue index, entry id, job id, task
+# sequence | pid, booted_at (wall) | last_poll (monotonic), jobs_done, job_started (monotonic,
+# 0 = idle), job_deadline (monotonic, 0 = none), job_started_at (wall), queue index, entry id,
+# job id, task
+_SEQ = struct.Struct("<Q")
 _HEAD = struct.Struct("<qd")
 _JOB = struct.Struct("<dQdddh48s64s96s")
-_SLOT_SIZE = _HEAD.size + _JOB.size
+_SLOT_SIZE = _SEQ.size + _HEAD.size + _JOB.size
 _POLL = struct.Struct("<d")  # the first field of _JOB
 _DONE = struct.Struct("<dQdd")  # the first four: last_poll, jobs_done, job_started, job_deadline
 _BUSY = struct.Struct("<dQdddh")  # the first six: ... job_started_at, queue_index (-1: a batch)
@@ -67,14 +71,17 @@ class SlotTable:
 
     def read(self, index: int) -> SlotView:
         start = index * _SLOT_SIZE
-        raw = self._memory[start : start + _SLOT_SIZE]
-        for _ in range(10):  # a writer is mid-copy at most briefly: retry until two copies agree
-            again = self._memory[start : start + _SLOT_SIZE]
-            if again == raw:
+        memory = self._memory
+        for _ in range(1000):  # a writer holds the slot for well under a microsecond
+            before = _SEQ.unpack_from(memory, start)[0]
+            raw = memory[start : start + _SLOT_SIZE]
+            if before % 2 == 0 and _SEQ.unpack_from(memory, start)[0] == before:
                 break
-            raw = again
-        pid, booted_at = _HEAD.unpack_from(raw)
-        last_poll, done, started, deadline, started_at, queue_index, entry, job, task = _JOB.unpack_from(raw, _HEAD.size)
+        # else: a writer died mid-write (its sequence stays odd); the last copy is the best there is
+        pid, booted_at = _HEAD.unpack_from(raw, _SEQ.size)
+        last_poll, done, started, deadline, started_at, queue_index, entry, job, task = _JOB.unpack_from(
+            raw, _SEQ.size + _HEAD.size
+        )
         return SlotView(
             pid, booted_at, last_poll, done, started, deadline, started_at, queue_index,
             _text(entry), _text(job), _text(task),
@@ -85,39 +92,59 @@ class SlotTable:
 
 
 class SlotWriter:
-    """The child's side: a few ``pack_into`` calls, cheap enough for every job."""
+    """The child's side: a few ``pack_into`` calls per batch (per job for jobs described)."""
 
     def __init__(self, memory: mmap.mmap, offset: int) -> None:
         self._memory = memory
         self._offset = offset
-        self._job_offset = offset + _HEAD.size
+        self._head_offset = offset + _SEQ.size
+        self._job_offset = self._head_offset + _HEAD.size
+        self._sequence = _SEQ.unpack_from(memory, offset)[0]
+
+    def _writing(self) -> None:
+        self._sequence += 1  # odd: readers wait
+        _SEQ.pack_into(self._memory, self._offset, self._sequence)
+
+    def _written(self) -> None:
+        self._sequence += 1  # even: the slot is whole again
+        _SEQ.pack_into(self._memory, self._offset, self._sequence)
 
     def booted(self, pid: int) -> None:
         self.polled()
-        _HEAD.pack_into(self._memory, self._offset, pid, time.time())
+        self._writing()
+        _HEAD.pack_into(self._memory, self._head_offset, pid, time.time())
+        self._written()
 
     def polled(self) -> None:
         """Called before every read: the supervisor's proof that this worker is not hung."""
+        self._writing()
         _POLL.pack_into(self._memory, self._job_offset, time.monotonic())
+        self._written()
 
     def job_started(
         self, jobs_done: int, queue_index: int, entry_id: str, job_id: str, task: str, hard_limit_s: float | None
     ) -> None:
         now = time.monotonic()
         deadline = now + hard_limit_s if hard_limit_s else 0.0
+        self._writing()
         _JOB.pack_into(
             self._memory, self._job_offset, now, jobs_done, now, deadline, time.time(), queue_index,
             entry_id.encode(), job_id.encode()[:64], task.encode()[:96],
         )
+        self._written()
 
     def busy(self, jobs_done: int) -> None:
         """Running a batch (no job described, no deadline); counts as a poll."""
         now = time.monotonic()
+        self._writing()
         _BUSY.pack_into(self._memory, self._job_offset, now, jobs_done, now, 0.0, time.time(), -1)
+        self._written()
 
     def idle(self, jobs_done: int) -> None:
         """Idle again; counts as a poll, so a worker just out of a long job never looks hung."""
+        self._writing()
         _DONE.pack_into(self._memory, self._job_offset, time.monotonic(), jobs_done, 0.0, 0.0)
+        self._written()
 
 
 def _text(raw: bytes) -> str:
