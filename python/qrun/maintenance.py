@@ -61,6 +61,7 @@ class Maintenance:
         self._requests: list[Callable[[], None]] = []
         self._requests_lock = threading.Lock()
         self._dead_workers: set[str] = set()
+        self._unextended: set[str] = set()  # streams whose last extension failed
         self._next_run: dict[str, float] = {}
 
     # -- what the supervisor asks for ------------------------------------------------------
@@ -99,13 +100,16 @@ class Maintenance:
     def tick(self) -> None:
         """One pass: extension when due (first: nothing live may look idle to the claimer),
         requests, promotion and the idle check every time, then the claimer when due."""
+        started = time.monotonic()
         shortest_visibility_s = min(queue.visibility_timeout_s for queue in self.queues)
         if self._due("extend", shortest_visibility_s / 4):
             self.extend_live_workers()
         self._run_requests()
         self._promote_and_check_idle()
-        if self._due("claim", min(settings.CLAIM_INTERVAL_S, shortest_visibility_s / 4)):
-            self.reclaim()
+        if time.monotonic() - started > shortest_visibility_s / 4:
+            self._after_outage()  # this tick stalled (a slow or frozen server): extend before claiming
+        elif self._due("claim", min(settings.CLAIM_INTERVAL_S, shortest_visibility_s / 4)):
+            self.reclaim(budget_s=shortest_visibility_s / 4)
         if self._due("trim", settings.TRIM_INTERVAL_S):
             self.trim()
         if self._beat is not None and self._due("beat", settings.PRESENCE_INTERVAL_S):
@@ -153,13 +157,18 @@ class Maintenance:
 
     # -- recovery --------------------------------------------------------------------------
 
-    def reclaim(self) -> None:
-        """The claimer: jobs idle past the visibility timeout, then the entries of workers
-        this supervisor saw die (sooner: it knows they are dead)."""
+    def reclaim(self, budget_s: float | None = None) -> None:
+        """The claimer: jobs idle past the visibility timeout (never those of this
+        supervisor's live workers), then the entries of workers this supervisor saw die
+        (sooner: it knows they are dead)."""
         with self._requests_lock:
             dead_workers = sorted(self._dead_workers)
+        alive = sorted({worker.consumer for worker in self._live_workers()})
         for queue in self.queues:
-            self._log_reclaimed(queue, recovery.reclaim(queue), "idle past the visibility timeout")
+            if queue.keys.stream in self._unextended:
+                continue
+            done = recovery.reclaim(queue, alive=alive, max_seconds=budget_s)
+            self._log_reclaimed(queue, done, "idle past the visibility timeout")
         for consumer in dead_workers:
             forgotten = True
             for queue in self.queues:
@@ -189,8 +198,14 @@ class Maintenance:
             for queue in worker.queues:
                 queues[queue.keys.stream] = queue
                 consumers.setdefault(queue.keys.stream, []).append(worker.consumer)
+        failed = set()
         for stream, names in consumers.items():
-            recovery.extend_visibility(queues[stream], names)
+            try:
+                recovery.extend_visibility(queues[stream], names)
+            except ResponseError as error:  # one queue's problem must not stop the others' extension
+                log.error("maintenance: extending queue %s failed: %s", queues[stream].name, error)
+                failed.add(stream)
+        self._unextended = failed  # the claimer leaves these queues alone until extension works
 
     def trim(self) -> None:
         """Dead-letter retention, and consumers of workers gone for good."""

@@ -8,6 +8,7 @@ that are atomic on the server.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redis.exceptions import NoScriptError, ResponseError
@@ -36,22 +37,30 @@ def reclaim(
     consumer: str = "",
     batch_size: int = settings.CLAIM_BATCH_SIZE,
     max_batches: int = 50,
+    alive: Sequence[str] = (),
+    max_seconds: float | None = None,
 ) -> Reclaimed:
     """Redeliver (or dead-letter, past max deliveries) pending entries idle longer than the
-    queue's visibility timeout; ``consumer`` limits the pass to one (dead) worker's entries.
+    queue's visibility timeout; ``consumer`` limits the pass to one (dead) worker's entries;
+    entries of the consumers in ``alive`` are never taken, whatever their idle time.
 
-    Bounded: at most ``max_batches`` script calls, each holding the server for one batch.
+    Bounded: at most ``max_batches`` script calls, each holding the server for one batch, and
+    no new batch after ``max_seconds`` (a pass slowed down by a stalling server stops rather
+    than claim on extensions that have grown old meanwhile).
     """
+    started = time.monotonic()
     idle_ms = int(queue.visibility_timeout_s * 1000) if min_idle_ms is None else min_idle_ms
     keys = [queue.keys.stream, queue.keys.dead, queue.keys.stats, queue.keys.leases]
     total = Reclaimed()
     start = "-"
     for _ in range(max_batches):
+        if max_seconds is not None and time.monotonic() - started > max_seconds:
+            break
         try:
             last, looked, redelivered, dead = scripts.RECLAIM(
                 queue.redis,
                 keys,
-                [settings.CONSUMER_GROUP, idle_ms, start, batch_size, queue.max_deliveries, _now_ms(), consumer],
+                [settings.CONSUMER_GROUP, idle_ms, start, batch_size, queue.max_deliveries, _now_ms(), consumer, *alive],
             )
         except ResponseError as error:
             if "NOGROUP" in str(error):  # no worker ever started: nothing can be pending

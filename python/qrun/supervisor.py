@@ -250,7 +250,7 @@ class Supervisor:
                 job_id=view.job_id if busy else None,
                 task=view.task if busy else None,
                 queue=record.queues[view.queue_index].name if busy else None,
-                job_started_at_ms=int(view.job_started_at * 1000) if busy else None,
+                job_started_at_ms=int(view.job_started_at * 1000) if view.busy else None,
             ))
         for presence in self._presence:
             presence.beat(workers)

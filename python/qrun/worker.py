@@ -95,8 +95,6 @@ class Worker:
         if self.consumer is None:
             self.consumer = consumer_name(os.getpid())
         _set_consumer(self.consumer)
-        if self.slot is not None:
-            self.slot.booted(os.getpid())
         first = self.queues[0]
         for queue in self.queues:
             queue.ensure_group()
@@ -104,6 +102,8 @@ class Worker:
         self._connection = make_raw_connection(first.redis)
         self._connection.connect()
         self._parent_pid = os.getppid()
+        if self.slot is not None:  # booted: from now on an exit is not a boot failure
+            self.slot.booted(os.getpid())
         jitter = 1 + random.random() * settings.RECYCLE_JITTER
         if self.max_jobs is not None:
             self._job_limit = int(self.max_jobs * jitter)
@@ -397,7 +397,8 @@ class Worker:
             by_stream.setdefault(job[0], []).append(job[1])
         for stream, ids in by_stream.items():
             queue = self._by_stream[stream]
-            scripts.RELEASE(queue.redis, [queue.keys.stream], [settings.CONSUMER_GROUP, *ids])
+            keys = [queue.keys.stream, queue.keys.dead, queue.keys.stats]
+            scripts.RELEASE(queue.redis, keys, [settings.CONSUMER_GROUP, *ids])
         log.debug("worker %d handed back %d job(s) it will not start", os.getpid(), len(jobs))
 
     def _perform(self, entry: tuple[Any, ...]) -> None:
@@ -459,8 +460,9 @@ def run_in_child(worker: Worker) -> None:
     stop = worker.request_stop
     signal.signal(signal.SIGTERM, lambda _signum, _frame: stop())
     signal.signal(signal.SIGINT, _ignore)  # Ctrl+C reaches the supervisor, which decides
-    for ignored in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):  # the supervisor's signals
-        signal.signal(ignored, _ignore)
+    signal.signal(signal.SIGHUP, _ignore)  # the supervisor's signal
+    for ignored in (signal.SIGTTIN, signal.SIGTTOU):  # SIG_IGN: reading a terminal from the background gets EIO
+        signal.signal(ignored, signal.SIG_IGN)
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())

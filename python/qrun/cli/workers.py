@@ -111,6 +111,8 @@ def _age(since_ms: object, now_ms: int) -> str:
 def _current(worker: dict[str, Any], now_ms: int) -> str:
     job_id = worker.get("job_id")
     if not job_id:
+        if worker.get("job_started_at_ms"):  # busy with a batch of fast jobs (none described)
+            return f"a batch of fast jobs, for {_age(worker.get('job_started_at_ms'), now_ms)}"
         return "idle"
     queue = f" ({worker['queue']})" if worker.get("queue") else ""
     return f"{worker.get('task') or '?'} {job_id}{queue} running for {_age(worker.get('job_started_at_ms'), now_ms)}"

@@ -18,6 +18,7 @@ ARGV[4]  most pending entries to look at
 ARGV[5]  max deliveries
 ARGV[6]  now, ms since the epoch
 ARGV[7]  only this consumer's entries ('' = every consumer)
+ARGV[8..] consumers known to be alive (the caller's own workers): their entries are skipped
 
 Returns: {last id looked at ('' if none), entries looked at, redelivered, dead-lettered}
 ]]
@@ -30,6 +31,10 @@ local group = ARGV[1]
 local max_deliveries = tonumber(ARGV[5])
 local now = ARGV[6]
 local MAX_FIELDS = 7000
+local alive = {}
+for i = 8, #ARGV do
+  alive[ARGV[i]] = true
+end
 
 rcall('ZREMRANGEBYSCORE', leases, '-inf', now)
 
@@ -46,7 +51,7 @@ local dead_lettered = 0
 for _, info in ipairs(pending) do
   local id = info[1]
   last = id
-  if not rcall('ZSCORE', leases, id) then
+  if not alive[info[2]] and not rcall('ZSCORE', leases, id) then
     local entries = rcall('XRANGE', stream, id, id)
     if #entries > 0 then
       local fields = entries[1][2]

@@ -2,6 +2,8 @@
 the stream, atomically, with its fields (and attempt) unchanged.
 
 KEYS[1]  {prefix:queue}:stream  (stream)  the jobs' entries
+KEYS[2]  {prefix:queue}:dead    (stream)  where an entry too large to copy goes instead
+KEYS[3]  {prefix:queue}:stats   (hash)    "dead_lettered" grows for those
 ARGV[1]  consumer group
 ARGV[2..] entry ids
 
@@ -10,6 +12,8 @@ deleted while pending is only cleared from the pending list).
 ]]
 local rcall = redis.call
 local stream = KEYS[1]
+local dead = KEYS[2]
+local stats = KEYS[3]
 local group = ARGV[1]
 
 local released = 0
@@ -18,8 +22,17 @@ for i = 2, #ARGV do
   local entries = rcall('XRANGE', stream, id, id)
   if #entries == 0 then
     rcall('XACK', stream, group, id)  -- deleted while pending: nothing to hand back, clear the PEL
+  elseif #entries[1][2] > 7000 and rcall('XACK', stream, group, id) == 1 then
+    -- too many fields for one XADD (Lua's unpack limit): dead-lettered with their count
+    local now = rcall('TIME')
+    rcall('XADD', dead, '*', 'fields_dropped', tostring(#entries[1][2] / 2),
+          'dead_reason', string.format('entry has %d fields, too many to hand back', #entries[1][2] / 2),
+          'dead_error_type', '', 'dead_error', '', 'dead_traceback', '',
+          'dead_at', string.format('%d', now[1] * 1000 + math.floor(now[2] / 1000)), 'dead_entry_id', id)
+    rcall('XDEL', stream, id)
+    rcall('HINCRBY', stats, 'dead_lettered', 1)
   elseif #entries[1][2] > 7000 then
-    -- too many fields for one XADD (Lua's unpack limit): left pending; the claimer dead-letters it
+    -- not pending any more: someone else settled it
   elseif rcall('XACK', stream, group, id) == 1 then
     rcall('XADD', stream, '*', unpack(entries[1][2]))
     rcall('XDEL', stream, id)
