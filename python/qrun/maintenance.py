@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from redis.exceptions import RedisError, ResponseError
 
 from . import recovery, settings
+from .events import EventBatch
 from .queue import Queue
 
 log = logging.getLogger(__name__)
@@ -183,11 +184,14 @@ class Maintenance:
     def _log_reclaimed(queue: Queue, done: recovery.Reclaimed, why: str) -> None:
         if done.redelivered:
             log.warning("queue %s: redelivered %d job(s) %s", queue.name, done.redelivered, why)
-        if done.dead_lettered:
-            log.error(
-                "queue %s: dead-lettered %d job(s) %s: delivered %d times without an ack",
-                queue.name, done.dead_lettered, why, queue.max_deliveries,
-            )
+        for job_id, task, _attempt, reason in done.dead_jobs:
+            log.error("queue %s: job %s (%s) %s dead-lettered: %s", queue.name, job_id, task, why, reason)
+        if done.dead_jobs and queue.events:
+            events = EventBatch(queue.prefix)
+            for job_id, task, attempt, reason in done.dead_jobs:
+                if job_id and task and attempt:
+                    events.add("dead", queue.name, job_id, task, attempt, reason=reason)
+            events.publish(queue.redis)
 
     def extend_live_workers(self) -> None:
         """Keep every entry live workers hold hidden from the claimer: the job each one runs,

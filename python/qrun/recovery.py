@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.exceptions import NoScriptError, ResponseError
 
@@ -24,6 +24,8 @@ class Reclaimed:
     looked_at: int = 0
     redelivered: int = 0
     dead_lettered: int = 0
+    #: (job id, task, attempt, reason) of each job dead-lettered, for lifecycle events
+    dead_jobs: list[tuple[str, str, int, str]] = field(default_factory=list)
 
 
 def _now_ms() -> int:
@@ -57,7 +59,7 @@ def reclaim(
         if max_seconds is not None and time.monotonic() - started > max_seconds:
             break
         try:
-            last, looked, redelivered, dead = scripts.RECLAIM(
+            last, looked, redelivered, dead, dead_jobs = scripts.RECLAIM(
                 queue.redis,
                 keys,
                 [settings.CONSUMER_GROUP, idle_ms, start, batch_size, queue.max_deliveries, _now_ms(), consumer, *alive],
@@ -69,6 +71,9 @@ def reclaim(
         total.looked_at += looked
         total.redelivered += redelivered
         total.dead_lettered += dead
+        for index in range(0, len(dead_jobs), 4):
+            job_id, task, attempt, reason = (part.decode("utf-8", "replace") for part in dead_jobs[index : index + 4])
+            total.dead_jobs.append((job_id, task, int(attempt) if attempt.isdigit() else 0, reason))
         if looked < batch_size:
             break
         start = "(" + last.decode()

@@ -107,3 +107,22 @@ def test_queues_publish_no_events_unless_asked(client: redis.Redis, url: str) ->
     quiet.close()
     with pytest.raises(qrun.ConfigurationError, match="events must be True or False"):
         qrun.Queue("x", events="yes")  # type: ignore[arg-type]
+
+
+def test_a_job_the_claimer_dead_letters_publishes_its_dead_event(events: Any, client: redis.Redis, url: str) -> None:
+    from qrun import settings
+    from qrun.maintenance import Maintenance
+
+    fragile = qrun.Queue("fragile", events=True, visibility_timeout=1.0, max_deliveries=1)
+    fragile.ensure_group()
+    job = fragile.enqueue("t.gone")
+    client.xreadgroup(settings.CONSUMER_GROUP, "a-worker-that-died", {fragile.keys.stream: ">"}, count=1)
+    time.sleep(1.1)
+    collect(events, until=1, timeout_s=0.5)  # drop the enqueued event
+
+    Maintenance([fragile]).reclaim()
+
+    [dead] = collect(events, until=1)
+    assert (dead["event"], dead["job"], dead["task"], dead["queue"]) == ("dead", job.id, "t.gone", "fragile")
+    assert dead["reason"] == "delivered 1 times without ack (worker died?)"
+    fragile.close()

@@ -20,7 +20,8 @@ ARGV[6]  now, ms since the epoch
 ARGV[7]  only this consumer's entries ('' = every consumer)
 ARGV[8..] consumers known to be alive (the caller's own workers): their entries are skipped
 
-Returns: {last id looked at ('' if none), entries looked at, redelivered, dead-lettered}
+Returns: {last id looked at ('' if none), entries looked at, redelivered, dead-lettered,
+          {job id, task, attempt, reason, ...} of each job dead-lettered (for events; '' if unknown)}
 ]]
 local rcall = redis.call
 local stream = KEYS[1]
@@ -48,6 +49,7 @@ end
 local last = ''
 local redelivered = 0
 local dead_lettered = 0
+local dead_jobs = {}
 for _, info in ipairs(pending) do
   local id = info[1]
   last = id
@@ -62,10 +64,13 @@ for _, info in ipairs(pending) do
         reason = string.format('entry has %d fields, too many to redeliver', #fields / 2)
         fields = {'fields_dropped', tostring(#fields / 2)}
       end
+      local known = {id = '', task = '', attempt = '1'}
       for i = 1, #fields, 2 do
         if fields[i] == 'deliveries' then
           slot = i + 1
           deliveries = deliveries + (tonumber(fields[i + 1]) or 0)
+        elseif known[fields[i]] then
+          known[fields[i]] = fields[i + 1]
         end
       end
       if reason or deliveries >= max_deliveries then
@@ -77,6 +82,9 @@ for _, info in ipairs(pending) do
         end
         rcall('XADD', dead, '*', unpack(fields))
         dead_lettered = dead_lettered + 1
+        for _, value in ipairs({known.id, known.task, known.attempt, reason}) do
+          dead_jobs[#dead_jobs + 1] = value
+        end
       else
         if slot then
           fields[slot] = tostring(deliveries)
@@ -98,4 +106,4 @@ end
 if dead_lettered > 0 then
   rcall('HINCRBY', stats, 'dead_lettered', dead_lettered)
 end
-return {last, #pending, redelivered, dead_lettered}
+return {last, #pending, redelivered, dead_lettered, dead_jobs}
