@@ -469,9 +469,9 @@ class Queue:
         return stream_len == 0 and delayed == 0
 
     def purge(self) -> None:
-        """Delete every key of this queue: jobs, delayed jobs, dead letters and counters, and
-        the unique-job claims of the jobs deleted (held locks are left alone)."""
-        self.redis.delete(self.keys.stream, self.keys.delayed, self.keys.dead, self.keys.stats)
+        """Delete every key of this queue: jobs, delayed jobs, dead letters, counters, leases,
+        and the unique-job claims of the jobs deleted (held locks are left alone)."""
+        self.redis.delete(self.keys.stream, self.keys.delayed, self.keys.dead, self.keys.stats, self.keys.leases)
         claims = list(self.redis.scan_iter(match=self.keys.unique("*"), count=1000))
         for start in range(0, len(claims), 1000):
             self.redis.delete(*claims[start : start + 1000])

@@ -72,3 +72,13 @@ def test_the_claimer_dead_letters_an_entry_too_large_to_redeliver(queue: qrun.Qu
     [dead] = queue.dead_letters(limit=1)
     assert dead["dead_reason"] == "entry has 4002 fields, too many to redeliver"
     assert client.xlen(queue.keys.stream) == 0
+
+
+def test_purge_deletes_every_key_of_the_queue_leases_included(queue: qrun.Queue, client: redis.Redis) -> None:
+    queue.enqueue("t.any", 1)
+    queue.enqueue_in(60, "t.any", 2)
+    client.zadd(queue.keys.leases, {"1-1": time.time() * 1000 + 60_000})
+    client.xadd(queue.keys.dead, {"id": "j", "dead_reason": "x"})
+    queue.purge()
+    keys = [queue.keys.stream, queue.keys.delayed, queue.keys.dead, queue.keys.stats, queue.keys.leases]
+    assert client.exists(*keys) == 0
