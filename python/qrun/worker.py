@@ -243,8 +243,12 @@ class Worker:
         """Settle the finished batch and read the next one in a single round trip.
 
         Acks are forgotten only once the server confirmed them; ``ack.lua`` is idempotent,
-        so sending them again after a failure is safe.
+        so sending them again after a failure is safe. A batch that finished unique jobs
+        acks first and frees their claims before the blocking read: a worker killed while it
+        blocks must not leave claims that refuse new jobs until they expire.
         """
+        if self._after_acks:
+            self._flush_acks()
         acks = self._ack_commands() + self._event_commands()
         self._connection.send_packed_command([b"".join([*acks, self._read_command()])])
         self._read_unread_replies()

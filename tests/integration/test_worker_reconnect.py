@@ -47,3 +47,28 @@ def test_after_a_reconnect_the_entries_of_a_lost_read_run_before_new_ones(
     assert ran == [0, 1, 2, 3]
     assert client.xpending(queue.keys.stream, settings.CONSUMER_GROUP)["pending"] == 0
     assert client.xlen(queue.keys.stream) == 0
+
+
+def test_a_unique_jobs_claim_is_freed_before_the_worker_blocks_on_its_next_read(
+    queue: qrun.Queue, client: redis.Redis
+) -> None:
+    ran = threading.Event()
+
+    @queue.task(name="t.once", unique=True)
+    def once(n: int) -> None:
+        ran.set()
+
+    queue.enqueue(once, 1)
+    worker = Worker([queue], read_block_ms=5_000)  # a long block: a kill during it must not strand the claim
+    worker.boot()
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        assert ran.wait(5)
+        deadline = time.monotonic() + 2  # well inside the 5 s block that follows the job
+        while client.keys(queue.keys.unique("*")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert client.keys(queue.keys.unique("*")) == []
+    finally:
+        worker.request_stop()
+        thread.join(timeout=10)
