@@ -130,9 +130,14 @@ class Worker:
         if self.slot is not None:
             self.slot.polled()
         reading_own_pending = self._read_own_pending
+        finished = {entry_id for ids in self._pending_acks.values() for entry_id in ids} if reading_own_pending else set()
         jobs, malformed = codec.decode_read_reply(self._fetch())
-        if reading_own_pending and not jobs and not malformed:
-            self._read_own_pending = False  # all caught up: back to new entries
+        if reading_own_pending:
+            if not jobs and not malformed:
+                self._read_own_pending = False  # all caught up: back to new entries
+            # Jobs this worker already ran, acked in the same packet: if the ack was refused
+            # (NOSCRIPT on a restarted server) the read still returned them; never run them twice.
+            jobs = [job for job in jobs if job[1] not in finished]
         for stream, entry_id, reason, raw_fields in malformed:
             queue = self._by_stream[stream]
             if not raw_fields and reading_own_pending:  # deleted while pending (a purge): nothing to run
@@ -163,6 +168,10 @@ class Worker:
                 self._connection.connect()
                 self._connection.send_command("PING")
                 self._connection.read_response()
+            except (ConnectionError, TimeoutError, OSError):
+                continue
+            try:
+                scripts.load_all(self.queues[0].redis)  # a restarted server forgot them: acks must not bounce
             except (ConnectionError, TimeoutError, OSError):
                 continue
             log.warning("worker %d reconnected after %.1fs", os.getpid(), time.monotonic() - lost_at)

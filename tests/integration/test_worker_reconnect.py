@@ -72,3 +72,28 @@ def test_a_unique_jobs_claim_is_freed_before_the_worker_blocks_on_its_next_read(
     finally:
         worker.request_stop()
         thread.join(timeout=10)
+
+
+def test_jobs_run_before_a_restart_are_not_run_again_when_their_acks_bounce_off_a_fresh_server(
+    queue: qrun.Queue, client: redis.Redis
+) -> None:
+    ran: list[int] = []
+
+    @queue.task(name="t.count")
+    def count(n: int) -> None:
+        ran.append(n)
+
+    queue.enqueue_many(count, [(0,), (1,)])
+    worker = Worker([queue], consumer="w-restart", read_block_ms=50)
+    worker.boot()
+    try:
+        while len(ran) < 2:
+            worker._fetch_and_run()  # noqa: SLF001 - runs them; their acks wait for the next read
+        client.script_flush()  # what a restarted server looks like: the ack script is gone
+        worker._read_own_pending = True  # noqa: SLF001 - as after a reconnect
+        worker._fetch_and_run()  # noqa: SLF001 - acks bounce (NOSCRIPT); the read returns both again
+        worker._fetch_and_run()  # noqa: SLF001
+    finally:
+        worker.close()
+    assert ran == [0, 1]
+    assert client.xpending(queue.keys.stream, settings.CONSUMER_GROUP)["pending"] == 0
