@@ -108,3 +108,13 @@ def hoard_memory(mib: int) -> None:
     """Keeps ``mib`` MiB of touched memory for the rest of the worker's life."""
     _hoard.append(b"\x01" * (mib << 20))
     _append_line("hoarded.txt", str(os.getpid()))
+
+
+@limits_queue.task
+def run_child(seconds: float) -> None:
+    """Runs a child program for ``seconds`` and records how it ended (0: it was left to finish)."""
+    import subprocess
+
+    _append_line("child_started.txt", str(os.getpid()))
+    finished = subprocess.run(["sleep", str(seconds)], check=False)
+    _append_line("child_exit.txt", str(finished.returncode))

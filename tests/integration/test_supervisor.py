@@ -518,3 +518,30 @@ def test_qrun_workers_lists_the_running_supervisor_and_the_job_its_worker_runs(
     cells = row.split()
     assert cells[1:4] == [str(supervisor.pid), str(worker), "limits"]
     assert f"tests.tasks.whoami {job.id} (limits) running for" in row
+
+
+def test_a_graceful_stop_lets_what_a_job_started_finish_too(runs: Runs, limits: qrun.Queue, tmp_path: Path) -> None:
+    limits.enqueue(tasks.run_child, 1.5)
+    supervisor = runs.start("--workers", "1", "--grace-period", "10")
+    wait_until(lambda: len(lines(tmp_path / "child_started.txt")) == 1, 15, "the job to start its child", runs.log)
+    time.sleep(0.2)
+    supervisor.send_signal(signal.SIGTERM)  # to the worker only, not to its process group
+    assert runs.wait_exit(supervisor, 15) == 0
+    assert lines(tmp_path / "child_exit.txt") == ["0"], runs.log()
+    assert limits.stats()["succeeded"] == 1
+
+
+def test_a_second_term_stops_at_once_and_hands_the_running_job_back(runs: Runs, limits: qrun.Queue, tmp_path: Path) -> None:
+    limits.enqueue(tasks.whoami, 1, 20.0)
+    supervisor = runs.start("--workers", "1", "--grace-period", "30")
+    wait_until(lambda: len(lines(tmp_path / "whoami_started.txt")) == 1, 15, "the long job to start", runs.log)
+    supervisor.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    term_again_at = time.monotonic()
+    supervisor.send_signal(signal.SIGTERM)  # do not wait 30 s for it
+    assert runs.wait_exit(supervisor, 10) == 0
+    assert time.monotonic() - term_again_at < 5
+    assert lines(tmp_path / "whoami.txt") == []
+    stats = limits.stats()
+    assert (stats["ready"], stats["in_flight"]) == (1, 0), stats  # handed back, not left pending
+    assert "stopping now" in runs.log()
