@@ -34,7 +34,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import redis
-from redis.exceptions import NoScriptError
 
 from . import scripts
 from .keys import validate_name
@@ -154,14 +153,9 @@ class EventBatch:
         commands = self.commands()
         if not commands:
             return
-        with client.pipeline(transaction=False) as pipe:
-            for command in commands:
-                pipe.execute_command(*command)
-            replies = pipe.execute(raise_on_error=False)
-        for command, reply in zip(commands, replies):
-            if isinstance(reply, NoScriptError):
-                scripts.PUBLISH_EVENTS(client, [], list(command[3:]))  # loads the script, then retries
-            elif isinstance(reply, Exception):
+        # Each command is ("EVALSHA", sha, 0, *args): the script's arguments start at [3].
+        for reply in scripts.run_pipelined(client, [(scripts.PUBLISH_EVENTS, [], command[3:]) for command in commands]):
+            if isinstance(reply, Exception):
                 raise reply
 
 

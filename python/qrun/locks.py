@@ -209,7 +209,7 @@ class Lock:
             thread.join(timeout=1.0)
         if token is None:
             return
-        if not scripts.LOCK_RELEASE(self.queue.redis, [self.key], [token]) and not self._lost:
+        if not scripts.DELETE_IF_HOLDER(self.queue.redis, [self.key], [token]) and not self._lost:
             self._lost = True
             log.warning(
                 "lock %r (%s) had already expired when released (ttl %gs): the section it guarded may "

@@ -67,6 +67,11 @@ class Maintenance:
 
     # -- what the supervisor asks for ------------------------------------------------------
 
+    @property
+    def shortest_visibility_s(self) -> float:
+        """The tightest visibility timeout served: it paces extension and the claimer."""
+        return min(queue.visibility_timeout_s for queue in self.queues)
+
     def set_queues(self, queues: Sequence[Queue]) -> None:
         """Serve a new set of queues (after a reload)."""
         self.queues = list(queues)
@@ -102,7 +107,7 @@ class Maintenance:
         """One pass: extension when due (first: nothing live may look idle to the claimer),
         requests, promotion and the idle check every time, then the claimer when due."""
         started = time.monotonic()
-        shortest_visibility_s = min(queue.visibility_timeout_s for queue in self.queues)
+        shortest_visibility_s = self.shortest_visibility_s
         if self._due("extend", shortest_visibility_s / 4):
             self.extend_live_workers()
         self._run_requests()
@@ -236,14 +241,14 @@ class Maintenance:
         """Back from an outage (or a stall): the live workers' entries have not been extended
         for a while. Extend them now and let the claimer wait one more extension period, so
         every supervisor gets to extend its own before anyone claims."""
-        shortest_visibility_s = min(queue.visibility_timeout_s for queue in self.queues)
+        shortest_visibility_s = self.shortest_visibility_s
         self._next_run["extend"] = 0.0
         self._next_run["claim"] = time.monotonic() + shortest_visibility_s / 4
 
     def _loop(self) -> None:
         last_tick = time.monotonic()
         while not self._stop.wait(self.interval_s):
-            shortest_visibility_s = min(queue.visibility_timeout_s for queue in self.queues)
+            shortest_visibility_s = self.shortest_visibility_s
             if time.monotonic() - last_tick > shortest_visibility_s / 4:
                 self._after_outage()  # this thread stalled: same care as after an outage
             try:

@@ -342,39 +342,23 @@ class Queue:
         assert task.unique is not None
         prepared = [self._unique_args(task, args, kwargs, index) for index, (_, _, args, kwargs) in enumerate(jobs)]
         ttl_ms = max(1, int(task.unique.ttl_s * 1000))
-        stream, stats, sha = self.keys.stream, self.keys.stats, scripts.ENQUEUE_UNIQUE.sha.decode()
+        stream, stats = self.keys.stream, self.keys.stats
         enqueued_at = _now_ms()
         holders: list[str] = []
         for start in range(0, len(jobs), batch_size):
-            calls = [
-                (sha, 3, stream, stats, unique_key, ttl_ms, job_id, task.name, args_json, kwargs_json, 1, enqueued_at)
+            # A resend after NOSCRIPT is safe: the unique scripts are idempotent per job id.
+            replies = scripts.run_pipelined(self.redis, [
+                (scripts.ENQUEUE_UNIQUE, [stream, stats, unique_key],
+                 [ttl_ms, job_id, task.name, args_json, kwargs_json, 1, enqueued_at])
                 for (job_id, *_), (args_json, kwargs_json, unique_key) in zip(
                     jobs[start : start + batch_size], prepared[start : start + batch_size]
                 )
-            ]
-            replies = self._pipeline_evalsha(calls)
+            ])
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
             holders.extend(reply.decode() for reply in replies)
         return holders
-
-    def _pipeline_evalsha(self, calls: list[tuple[Any, ...]]) -> list[Any]:
-        """EVALSHA each call in one pipeline; after NOSCRIPT, load the scripts and resend
-        the refused calls (the unique scripts are idempotent per job id, so a resend is safe)."""
-        with self.redis.pipeline(transaction=False) as pipe:
-            for call in calls:
-                pipe.evalsha(*call)
-            replies: list[Any] = pipe.execute(raise_on_error=False)
-        refused = [index for index, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
-        if refused:
-            scripts.load_all(self.redis)
-            with self.redis.pipeline(transaction=False) as pipe:
-                for index in refused:
-                    pipe.evalsha(*calls[index])
-                for index, reply in zip(refused, pipe.execute(raise_on_error=False)):
-                    replies[index] = reply
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
-        return replies
 
     def _send_packed(self, commands: list[bytes], events: list[tuple[object, ...]] = []) -> None:  # noqa: B006
         """Send pre-built EVALSHA commands without waiting between them, then read every reply;

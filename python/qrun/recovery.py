@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 
 from . import scripts, settings
 from .queue import Queue
@@ -86,16 +86,10 @@ def extend_visibility(queue: Queue, consumers: list[str]) -> int:
     round trip. Returns how many entries were extended."""
     if not consumers:
         return 0
-    calls = [(queue.keys.stream, settings.CONSUMER_GROUP, consumer, settings.EXTEND_BATCH_SIZE) for consumer in consumers]
-    for attempt in range(2):
-        with queue.redis.pipeline(transaction=False) as pipe:
-            for stream, group, consumer, count in calls:
-                pipe.evalsha(scripts.EXTEND.sha.decode(), 1, stream, group, consumer, count)
-            replies = pipe.execute(raise_on_error=False)
-        if attempt == 0 and any(isinstance(reply, NoScriptError) for reply in replies):
-            scripts.load_all(queue.redis)  # the server restarted and forgot its scripts
-            continue
-        break
+    replies = scripts.run_pipelined(queue.redis, [
+        (scripts.EXTEND, [queue.keys.stream], [settings.CONSUMER_GROUP, consumer, settings.EXTEND_BATCH_SIZE])
+        for consumer in consumers
+    ])
     extended = 0
     for reply in replies:
         if isinstance(reply, int):

@@ -86,7 +86,7 @@ def release(queue: Queue, task: Task[..., Any], job_id: str, args: Sequence[Any]
         return
     try:
         key = queue.keys.unique(unique_digest(task, args, kwargs))
-        scripts.UNIQUE_RELEASE(queue.redis, [key], [job_id])
+        scripts.DELETE_IF_HOLDER(queue.redis, [key], [job_id])
     except RedisError as error:
         log.warning(
             "job %s (%s): could not free its unique key (%s); it expires after unique_for=%gs",

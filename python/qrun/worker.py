@@ -419,7 +419,8 @@ class Worker:
         queue = self._by_stream[stream]
         task = queue.tasks.get(task_name)
         if task is None:
-            self._dead_letter(queue, entry, f"unknown task {task_name!r}: no imported queue declares it", None)
+            reason = f"unknown task {task_name!r}: no imported queue declares it"
+            dead_letter(queue, entry, reason, None, self._events[stream])
             return
         limits = task.limits
         events = self._events[stream]
@@ -450,10 +451,6 @@ class Worker:
             self.jobs_done += 1
             if described:  # busy with the rest of the batch, no deadline any more
                 self.slot.busy(self.jobs_done)  # type: ignore[union-attr]
-
-    def _dead_letter(self, queue: Queue, entry: tuple[Any, ...], reason: str, error: Exception | None) -> None:
-        dead_letter(queue, entry, reason, error, self._events[entry[0]])
-
 
 def consumer_name(pid: int, suffix: str | None = None) -> str:
     """A new consumer name for a worker: host and pid, so an operator can tell whose pending

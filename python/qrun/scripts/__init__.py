@@ -8,6 +8,7 @@ arrives in KEYS, so the scripts are valid on Redis/Valkey Cluster.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -55,14 +56,33 @@ ACK = SCRIPTS["ack"]
 RETRY = SCRIPTS["retry"]
 DEAD = SCRIPTS["dead"]
 RELEASE = SCRIPTS["release"]
-LOCK_RELEASE = SCRIPTS["lock_release"]
+DELETE_IF_HOLDER = SCRIPTS["delete_if_holder"]
 LOCK_EXTEND = SCRIPTS["lock_extend"]
 ENQUEUE_UNIQUE = SCRIPTS["enqueue_unique"]
 ENQUEUE_UNIQUE_DELAYED = SCRIPTS["enqueue_unique_delayed"]
-UNIQUE_RELEASE = SCRIPTS["unique_release"]
 PUBLISH_EVENTS = SCRIPTS["publish_events"]
 RECLAIM = SCRIPTS["reclaim"]
 EXTEND = SCRIPTS["extend"]
+
+
+def run_pipelined(client: redis.Redis, calls: Sequence[tuple[Script, Sequence[Any], Sequence[Any]]]) -> list[Any]:
+    """Run each ``(script, keys, args)`` in one pipeline: one round trip. After a server
+    restart the refused calls (NOSCRIPT), and only those, are sent again once the scripts are
+    loaded. Replies come back in call order; an error is returned in its place, not raised."""
+    def send(indexes: Sequence[int]) -> list[Any]:
+        with client.pipeline(transaction=False) as pipe:
+            for index in indexes:
+                script, keys, args = calls[index]
+                pipe.evalsha(script.sha.decode(), len(keys), *keys, *args)
+            return list(pipe.execute(raise_on_error=False))
+
+    replies = send(range(len(calls)))
+    refused = [index for index, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+    if refused:
+        load_all(client)
+        for index, reply in zip(refused, send(refused)):
+            replies[index] = reply
+    return replies
 
 
 def load_all(client: redis.Redis) -> None:
