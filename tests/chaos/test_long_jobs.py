@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from tests.chaos import chaos_tasks
-from tests.chaos.conftest import Supervisors, wait_until
+from tests.supervisors import Supervisors, wait_until
 
 queue = chaos_tasks.queue
 

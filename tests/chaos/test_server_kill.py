@@ -16,7 +16,7 @@ import redis
 import qrun
 from qrun.embedded import EmbeddedValkey
 from tests.chaos import chaos_tasks
-from tests.chaos.conftest import Supervisors, wait_until
+from tests.supervisors import Supervisors, wait_until
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def test_every_returned_enqueue_is_processed_across_a_server_kill_and_workers_re
 
     started = time.monotonic()
     supervisor = supervisors.start("--workers", "2")
-    workers_before = {p.pid for p in supervisors.wait_for_workers(supervisor, 2)}
+    workers_before = {p.pid for p in supervisors.wait_for_count(supervisor, 2)}
     producer = threading.Thread(target=produce, daemon=True)
     producer.start()
     try:

@@ -12,7 +12,7 @@ import redis
 
 from qrun import settings
 from tests.chaos import chaos_tasks
-from tests.chaos.conftest import Supervisors, wait_until
+from tests.supervisors import Supervisors, wait_until
 
 queue = chaos_tasks.queue
 
@@ -24,7 +24,7 @@ def test_a_second_supervisor_finishes_every_job_of_a_sigkilled_one(
     queue.enqueue_many(chaos_tasks.mark, [(n, 0.001) for n in range(jobs)])
     started = time.monotonic()
     first = supervisors.start("--workers", "2")
-    workers = supervisors.wait_for_workers(first, 2)
+    workers = supervisors.wait_for_count(first, 2)
     wait_until(lambda: len(lines("done.txt")) >= 1_000, 30, "the first supervisor to get going")
     os.kill(first.pid, signal.SIGKILL)
     for worker in workers:
@@ -55,7 +55,7 @@ def test_workers_orphaned_by_a_sigkilled_supervisor_stop_cleanly_and_a_second_on
     queue.enqueue_many(chaos_tasks.mark, [(n, 0.001) for n in range(jobs)])
     started = time.monotonic()
     first = supervisors.start("--workers", "2")
-    orphans = supervisors.wait_for_workers(first, 2)
+    orphans = supervisors.wait_for_count(first, 2)
     wait_until(lambda: len(lines("done.txt")) >= 1_000, 30, "the first supervisor to get going")
     os.kill(first.pid, signal.SIGKILL)  # the master only: its workers live on, orphaned
     first.wait(timeout=10)

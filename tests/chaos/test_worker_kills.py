@@ -11,7 +11,7 @@ import redis
 
 from qrun import settings
 from tests.chaos import chaos_tasks
-from tests.chaos.conftest import Supervisors, wait_until
+from tests.supervisors import Supervisors, wait_until
 
 queue = chaos_tasks.queue
 
@@ -23,7 +23,7 @@ def test_random_sigkills_of_workers_lose_no_job_and_leave_nothing_pending(
     queue.enqueue_many(chaos_tasks.mark, [(n, 0.001) for n in range(jobs)])
     started = time.monotonic()
     supervisor = supervisors.start("--workers", "4")
-    supervisors.wait_for_workers(supervisor, 4)
+    supervisors.wait_for_count(supervisor, 4)
     rng = random.Random(20261126)
     kills = 0
     kill_until = time.monotonic() + 4.0

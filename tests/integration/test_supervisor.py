@@ -14,108 +14,22 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
-import psutil
 import pytest
 import qrun
 
 from tests import tasks
+from tests.supervisors import ROOT, Supervisors, lines, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 TARGET = "tests.tasks:limits_queue"
 
 
-class Runs:
-    """`qrun run` subprocesses of one test, their logs, and every worker seen under them."""
-
-    def __init__(self, env: dict[str, str], out: Path) -> None:
-        self.env = env
-        self.out = out
-        self.started: list[subprocess.Popen[bytes]] = []
-        self._logs: list[IO[bytes]] = []
-        self._workers_seen: dict[int, psutil.Process] = {}
-
-    def start(self, *args: str, target: str = TARGET, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        log = (self.out / f"supervisor-{len(self.started)}.log").open("wb")
-        self._logs.append(log)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "qrun", "run", *args, target],
-            cwd=cwd, env=env or self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        self.started.append(process)
-        return process
-
-    def log(self, index: int = 0) -> str:
-        return (self.out / f"supervisor-{index}.log").read_text()
-
-    def workers(self, process: subprocess.Popen[bytes]) -> list[psutil.Process]:
-        """The supervisor's live (not zombie) worker processes, remembered for cleanup."""
-        try:
-            children = psutil.Process(process.pid).children()
-        except psutil.NoSuchProcess:
-            return []
-        alive = []
-        for child in children:
-            self._workers_seen.setdefault(child.pid, child)
-            try:
-                if child.status() != psutil.STATUS_ZOMBIE:
-                    alive.append(child)
-            except psutil.NoSuchProcess:
-                pass
-        return alive
-
-    def worker_pids(self, process: subprocess.Popen[bytes]) -> set[int]:
-        return {child.pid for child in self.workers(process)}
-
-    def wait_for_workers(
-        self, process: subprocess.Popen[bytes], condition: Callable[[set[int]], bool], timeout_s: float, what: str
-    ) -> set[int]:
-        """Poll the supervisor's workers until ``condition(pids)``; returns those pids."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            assert process.poll() is None, f"the supervisor exited ({process.returncode}):\n{self.log()}"
-            pids = self.worker_pids(process)
-            if condition(pids):
-                return pids
-            time.sleep(0.05)
-        raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; workers {pids}\n{self.log()}")
-
-    def wait_exit(self, process: subprocess.Popen[bytes], timeout_s: float) -> int:
-        """Wait for a (burst) supervisor to exit, remembering its workers on the way."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            self.workers(process)
-            if process.poll() is not None:
-                return process.returncode
-            time.sleep(0.05)
-        raise AssertionError(f"supervisor {process.pid} still running after {timeout_s}s\n{self.log()}")
-
-    def stop_all(self) -> None:
-        for process in self.started:
-            if process.poll() is None:
-                try:
-                    os.kill(process.pid, signal.SIGSTOP)  # no fork can slip past the snapshot below
-                except ProcessLookupError:
-                    pass
-                self.workers(process)
-                process.kill()
-            process.wait(timeout=10)
-        for worker in self._workers_seen.values():
-            try:
-                worker.kill()  # psutil checks the pid still names the same process
-            except psutil.NoSuchProcess:
-                pass
-        for log in self._logs:
-            log.close()
-
-
 @pytest.fixture
-def runs(subprocess_env: dict[str, str], tmp_path: Path) -> Iterator[Runs]:
+def runs(subprocess_env: dict[str, str], tmp_path: Path) -> Iterator[Supervisors]:
     tasks.limits_queue.close()
-    started = Runs(subprocess_env, tmp_path)
+    started = Supervisors(subprocess_env, tmp_path, TARGET)
     yield started
     started.stop_all()
     tasks.limits_queue.close()
@@ -128,19 +42,6 @@ def limits(url: str) -> Iterator[qrun.Queue]:
     tasks.limits_queue.close()
 
 
-def lines(path: Path) -> list[str]:
-    return path.read_text().splitlines() if path.exists() else []
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float, what: str, log: Callable[[], str] = str) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
-        if condition():
-            return time.monotonic() - started
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}\n{log()}")
-
-
 def whoami_pids(out: Path) -> dict[int, int]:
     """job number -> pid of the worker that ran it (the last run, if it ran twice)."""
     return {int(n): int(pid) for n, pid in (line.split() for line in lines(out / "whoami.txt"))}
@@ -150,7 +51,7 @@ def whoami_pids(out: Path) -> dict[int, int]:
 
 
 def test_a_soft_time_limit_raises_time_limit_exceeded_inside_the_job(
-    runs: Runs, limits: qrun.Queue, tmp_path: Path
+    runs: Supervisors, limits: qrun.Queue, tmp_path: Path
 ) -> None:
     job = tasks.soft_limited.enqueue(60.0)
     supervisor = runs.start("--workers", "1", "--burst")
@@ -167,7 +68,7 @@ def test_a_soft_time_limit_raises_time_limit_exceeded_inside_the_job(
 
 
 def test_a_hard_time_limit_kills_the_worker_and_counts_as_a_failed_attempt(
-    runs: Runs, limits: qrun.Queue, tmp_path: Path
+    runs: Supervisors, limits: qrun.Queue, tmp_path: Path
 ) -> None:
     job = tasks.hard_limited.enqueue(30.0)
     limits.enqueue_many(tasks.whoami, [(n,) for n in range(5)])
@@ -199,7 +100,7 @@ def test_a_hard_time_limit_kills_the_worker_and_counts_as_a_failed_attempt(
 
 
 def test_max_jobs_per_worker_recycles_workers_and_every_job_is_done(
-    runs: Runs, limits: qrun.Queue, tmp_path: Path
+    runs: Supervisors, limits: qrun.Queue, tmp_path: Path
 ) -> None:
     jobs = 300
     limits.enqueue_many(tasks.whoami, [(n,) for n in range(jobs)])
@@ -220,7 +121,7 @@ def test_max_jobs_per_worker_recycles_workers_and_every_job_is_done(
 
 
 def test_max_memory_per_worker_recycles_between_jobs_and_every_job_still_completes(
-    runs: Runs, limits: qrun.Queue, tmp_path: Path
+    runs: Supervisors, limits: qrun.Queue, tmp_path: Path
 ) -> None:
     jobs = 20
     limits.enqueue_many(tasks.whoami, [(n,) for n in range(jobs)])
@@ -233,7 +134,7 @@ def test_max_memory_per_worker_recycles_between_jobs_and_every_job_still_complet
 
 
 def test_a_worker_that_grew_past_max_memory_per_worker_is_replaced_between_jobs(
-    runs: Runs, limits: qrun.Queue, tmp_path: Path
+    runs: Supervisors, limits: qrun.Queue, tmp_path: Path
 ) -> None:
     supervisor = runs.start("--workers", "1", "--max-memory-per-worker", "80")
     [grower] = runs.wait_for_workers(supervisor, lambda pids: len(pids) == 1, 15, "the worker")
@@ -262,7 +163,7 @@ def short_visibility(url: str) -> Iterator[qrun.Queue]:
 
 
 def test_a_job_finished_earlier_in_a_batch_is_not_redelivered_while_a_slow_job_of_that_batch_runs(
-    runs: Runs, short_visibility: qrun.Queue, tmp_path: Path
+    runs: Supervisors, short_visibility: qrun.Queue, tmp_path: Path
 ) -> None:
     # Prefetch starts at 1 and doubles after each full batch of fast jobs (and drops to 1
     # after a slow one): reads of 1, 2, then 4 entries, so the third read holds a fast job and
@@ -284,7 +185,7 @@ def test_a_job_finished_earlier_in_a_batch_is_not_redelivered_while_a_slow_job_o
 
 
 def test_ttin_adds_a_worker_and_ttou_removes_one_but_never_the_last(
-    runs: Runs, limits: qrun.Queue, tmp_path: Path
+    runs: Supervisors, limits: qrun.Queue, tmp_path: Path
 ) -> None:
     supervisor = runs.start("--workers", "1")
     [first] = runs.wait_for_workers(supervisor, lambda pids: len(pids) == 1, 15, "the first worker")
@@ -356,7 +257,7 @@ def _marker(tmp_path: Path) -> list[str]:
 
 
 def test_hup_reloads_the_app_code_into_new_workers(
-    runs: Runs, tmp_path: Path, app_dir: tuple[Path, dict[str, str], qrun.Queue]
+    runs: Supervisors, tmp_path: Path, app_dir: tuple[Path, dict[str, str], qrun.Queue]
 ) -> None:
     folder, env, producer = app_dir
     _write_app(folder, APP.format(version=1))
@@ -379,7 +280,7 @@ def test_hup_reloads_the_app_code_into_new_workers(
 
 
 def test_hup_with_a_broken_module_logs_reload_failed_and_the_old_workers_keep_serving(
-    runs: Runs, tmp_path: Path, app_dir: tuple[Path, dict[str, str], qrun.Queue]
+    runs: Supervisors, tmp_path: Path, app_dir: tuple[Path, dict[str, str], qrun.Queue]
 ) -> None:
     folder, env, producer = app_dir
     _write_app(folder, APP.format(version=1))
@@ -406,7 +307,7 @@ def test_hup_with_a_broken_module_logs_reload_failed_and_the_old_workers_keep_se
 
 
 def test_a_worker_that_stops_polling_is_killed_as_hung_and_replaced(
-    runs: Runs, limits: qrun.Queue, tmp_path: Path
+    runs: Supervisors, limits: qrun.Queue, tmp_path: Path
 ) -> None:
     supervisor = runs.start("--workers", "1", "--hung-worker-timeout", "11")
     [frozen] = runs.wait_for_workers(supervisor, lambda pids: len(pids) == 1, 15, "the worker")
@@ -488,7 +389,7 @@ def test_a_soft_time_limit_not_shorter_than_the_hard_one_is_a_configuration_erro
 
 
 def test_qrun_workers_lists_the_running_supervisor_and_the_job_its_worker_runs(
-    runs: Runs, limits: qrun.Queue, subprocess_env: dict[str, str], tmp_path: Path
+    runs: Supervisors, limits: qrun.Queue, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
     supervisor = runs.start("--workers", "1")
     [worker] = runs.wait_for_workers(supervisor, lambda pids: len(pids) == 1, 15, "the worker")
@@ -520,7 +421,7 @@ def test_qrun_workers_lists_the_running_supervisor_and_the_job_its_worker_runs(
     assert f"tests.tasks.whoami {job.id} (limits) running for" in row
 
 
-def test_a_graceful_stop_lets_what_a_job_started_finish_too(runs: Runs, limits: qrun.Queue, tmp_path: Path) -> None:
+def test_a_graceful_stop_lets_what_a_job_started_finish_too(runs: Supervisors, limits: qrun.Queue, tmp_path: Path) -> None:
     limits.enqueue(tasks.run_child, 1.5)
     supervisor = runs.start("--workers", "1", "--grace-period", "10")
     wait_until(lambda: len(lines(tmp_path / "child_started.txt")) == 1, 15, "the job to start its child", runs.log)
@@ -531,7 +432,7 @@ def test_a_graceful_stop_lets_what_a_job_started_finish_too(runs: Runs, limits: 
     assert limits.stats()["succeeded"] == 1
 
 
-def test_a_second_term_stops_at_once_and_hands_the_running_job_back(runs: Runs, limits: qrun.Queue, tmp_path: Path) -> None:
+def test_a_second_term_stops_at_once_and_hands_the_running_job_back(runs: Supervisors, limits: qrun.Queue, tmp_path: Path) -> None:
     limits.enqueue(tasks.whoami, 1, 20.0)
     supervisor = runs.start("--workers", "1", "--grace-period", "30")
     wait_until(lambda: len(lines(tmp_path / "whoami_started.txt")) == 1, 15, "the long job to start", runs.log)
