@@ -10,12 +10,15 @@ import logging
 from typing import Any
 
 import click
+import redis
 
 from .. import __version__
+from .options import server_error
 
 
 class _DefaultToRun(click.Group):
-    """A group that treats ``qrun ARGS`` as ``qrun run ARGS`` unless ARGS names a subcommand."""
+    """A group that treats ``qrun ARGS`` as ``qrun run ARGS`` unless ARGS names a subcommand, and
+    reports a server it cannot use in one line, whichever command used it."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         position = 0
@@ -25,6 +28,12 @@ class _DefaultToRun(click.Group):
         if rest and rest[0] not in self.commands and rest[0] not in {"--help", "-h", "--version"}:
             args = [*args[:position], "run", *rest]
         return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except redis.RedisError as error:
+            raise server_error(ctx.meta, error) from None
 
 
 @click.group(cls=_DefaultToRun, context_settings={"help_option_names": ["-h", "--help"]})

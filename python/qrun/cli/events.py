@@ -18,7 +18,7 @@ from ..connection import make_client, redact, resolve_url
 from ..errors import ConfigurationError
 from ..events import TERMINAL_EVENTS, all_channel, decode_message, job_channel
 from ..keys import validate_name
-from .options import url_option
+from .options import ServerError, url_option
 from .queues import prefix_option
 
 #: Width of the event column: the longest event name.
@@ -70,14 +70,15 @@ def events(
 
 
 def _receive(client: redis.Redis, channel: str, url: str, timeout_s: float | None) -> Generator[dict[str, Any], None, None]:
-    """Every event that arrives on ``channel`` until ``timeout_s`` runs out (if given)."""
+    """Every event that arrives on ``channel`` until ``timeout_s`` runs out (if given).
+
+    A server that cannot be reached raises ``redis.RedisError``, which the ``qrun`` group
+    reports in one line.
+    """
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     try:
-        try:
-            pubsub.subscribe(channel)
-        except redis.ConnectionError as error:
-            raise click.ClickException(f"cannot reach the server at {redact(url)}: {error}") from None
+        pubsub.subscribe(channel)
         click.echo(f"listening on {channel} at {redact(url)} (Ctrl+C to stop)", err=True)
         while True:
             wait = 1.0 if deadline is None else deadline - time.monotonic()
@@ -86,7 +87,7 @@ def _receive(client: redis.Redis, channel: str, url: str, timeout_s: float | Non
             try:
                 message = pubsub.get_message(timeout=min(wait, 1.0))
             except redis.ConnectionError as error:
-                raise click.ClickException(f"lost the connection to {redact(url)}: {error}") from None
+                raise ServerError(f"lost the connection to the server at {redact(url)}: {error}") from None
             if message is None or message.get("type") != "message":
                 continue
             try:

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import click
 
 from .. import settings
+from ..connection import resolve_url
 from ..errors import ConfigurationError
 from ..queue import Queue
 from .options import url_option
@@ -15,9 +16,9 @@ prefix_option = click.option("--prefix", default=settings.DEFAULT_PREFIX, show_d
 
 
 def _open(name: str, url: str | None, prefix: str) -> Queue:
-    """The named queue, or a usage error that says what makes a valid name."""
+    """The named queue, or a usage error that says what makes a valid name or URL."""
     try:
-        return Queue(name, url, prefix=prefix)
+        return Queue(name, resolve_url(url), prefix=prefix)  # resolved now: a bad $QRUN_URL is a usage error
     except ConfigurationError as error:
         raise click.UsageError(str(error)) from None
 
@@ -30,11 +31,13 @@ def stats(names: tuple[str, ...], url: str | None, prefix: str) -> None:
     """Print job counts for each queue: ready, in flight, delayed, dead and lifetime totals."""
     queues = [_open(name, url, prefix) for name in names]
     columns = ["ready", "in_flight", "delayed", "dead", "enqueued", "succeeded", "retried", "redelivered", "dead_lettered"]
-    click.echo("queue".ljust(20) + "".join(column.rjust(14) for column in columns))
-    for queue in queues:
-        counts = queue.stats()
-        click.echo(queue.name.ljust(20) + "".join(str(counts[column]).rjust(14) for column in columns))
+    counted = []
+    for queue in queues:  # every count first, so a server that fails leaves no half table
+        counted.append((queue.name, queue.stats()))
         queue.close()
+    click.echo("queue".ljust(20) + "".join(column.rjust(14) for column in columns))
+    for name, counts in counted:
+        click.echo(name.ljust(20) + "".join(str(counts[column]).rjust(14) for column in columns))
 
 
 @click.command()

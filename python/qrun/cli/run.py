@@ -5,13 +5,12 @@ from __future__ import annotations
 import sys
 
 import click
-import redis
 
 from .. import settings
 from ..app_loader import AppLoader
-from ..connection import redact
 from ..errors import ConfigurationError
 from ..supervisor import Supervisor
+from .options import remember_servers
 
 
 @click.command()
@@ -56,8 +55,5 @@ def run(
         )
     except ConfigurationError as error:
         raise click.UsageError(str(error)) from None
-    try:
-        sys.exit(supervisor.run())
-    except redis.ConnectionError as error:
-        urls = ", ".join(sorted({redact(queue.url) for queue in queues}))
-        raise click.ClickException(f"cannot reach the server at {urls}: {error}") from None
+    remember_servers(queue.url for queue in queues)  # named if they cannot be reached
+    sys.exit(supervisor.run())

@@ -10,7 +10,6 @@ import time
 from typing import Any
 
 import click
-import redis
 
 from ..connection import make_client, redact, resolve_url
 from ..errors import ConfigurationError
@@ -35,8 +34,6 @@ def workers(url: str | None, prefix: str) -> None:
         records = alive(client, prefix)
     except ConfigurationError as error:  # a bad --prefix
         raise click.UsageError(str(error)) from None
-    except redis.ConnectionError as error:
-        raise click.ClickException(f"cannot reach the server at {redact(resolved)}: {error}") from None
     finally:
         client.close()
     if not records:
