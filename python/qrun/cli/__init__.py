@@ -1,11 +1,13 @@
 """The ``qrun`` command: ``qrun [run] [OPTIONS] module:queue`` and operator subcommands.
 
-``qrun --workers 8 app:queue`` is short for ``qrun run --workers 8 app:queue``: anything
-that is not a subcommand name is handed to ``run``.
+``qrun --workers 8 app:queue`` is short for ``qrun run --workers 8 app:queue``: arguments that
+start with an option or an app path (``module:attribute``) are handed to ``run``; any other
+word must name a subcommand, and an unknown one is refused with the closest names.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 from typing import Any
 
@@ -17,8 +19,8 @@ from .options import server_error
 
 
 class _DefaultToRun(click.Group):
-    """A group that treats ``qrun ARGS`` as ``qrun run ARGS`` unless ARGS names a subcommand, and
-    reports a server it cannot use in one line, whichever command used it."""
+    """A group that treats ``qrun ARGS`` as ``qrun run ARGS`` when ARGS start with an option or an
+    app path, and reports a server it cannot use in one line, whichever command used it."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         position = 0
@@ -26,8 +28,26 @@ class _DefaultToRun(click.Group):
             position += 1 if "=" in args[position] else 2  # the group's own option and its value
         rest = args[position:]
         if rest and rest[0] not in self.commands and rest[0] not in {"--help", "-h", "--version"}:
-            args = [*args[:position], "run", *rest]
+            if rest[0].startswith("-") or ":" in rest[0]:  # run's options, or module:attribute
+                args = [*args[:position], "run", *rest]
         return super().parse_args(ctx, args)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None and not ctx.resilient_parsing:
+            ctx.fail(self.unknown_command(ctx, name))
+        return super().resolve_command(ctx, args)
+
+    def unknown_command(self, ctx: click.Context, name: str) -> str:
+        """``No such command 'purg'. Did you mean 'purge'?``, from the commands registered now."""
+        commands = self.list_commands(ctx)
+        close = difflib.get_close_matches(name, commands, n=3)
+        if close:
+            return f"No such command {name!r}. Did you mean {' or '.join(map(repr, close))}?"
+        return (
+            f"No such command {name!r}. Commands: {', '.join(commands)}; "
+            "to run workers, name the queue as MODULE:ATTRIBUTE (e.g. app:queue)."
+        )
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
