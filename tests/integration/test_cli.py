@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -119,3 +120,25 @@ def test_dead_shows_why_each_job_died(subprocess_env: dict[str, str]) -> None:
     assert 'raise RuntimeError(message)' in result.stdout  # the traceback
     empty = qrun("dead", "nothing-here", env=subprocess_env)
     assert empty.stdout.strip() == "no dead-lettered jobs in nothing-here"
+
+
+def test_events_says_at_once_that_only_queues_created_with_events_publish(subprocess_env: dict[str, str]) -> None:
+    process = subprocess.Popen(  # as the README tour runs it: no --timeout, so it would wait for ever
+        [sys.executable, "-m", "qrun", "events", "--job", "some-job-id"],
+        cwd=ROOT, env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    stop = threading.Timer(20, process.send_signal, (signal.SIGTERM,))  # a missing line fails, not hangs
+    stop.start()
+    try:
+        assert process.stderr is not None
+        first, second = process.stderr.readline(), process.stderr.readline()  # printed before it waits
+        process.send_signal(signal.SIGTERM)
+        stdout, _ = process.communicate(timeout=20)
+    finally:
+        stop.cancel()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert first.startswith("listening on qrun:events:job:some-job-id at redis://127.0.0.1:")
+    assert "only queues created with qrun.Queue(..., events=True) publish events (off by default)" in second
+    assert (process.returncode, stdout) == (0, "")

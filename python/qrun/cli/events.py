@@ -24,6 +24,12 @@ from .queues import prefix_option
 #: Width of the event column: the longest event name.
 _EVENT_WIDTH = len("succeeded")
 
+#: Printed on stderr once subscribed: events are off unless a queue asks (settings.DEFAULT_EVENTS).
+NOTE = (
+    "only queues created with qrun.Queue(..., events=True) publish events (off by default); "
+    "jobs of other queues show nothing here"
+)
+
 
 @click.command()
 @click.option("--job", "job_id", default=None, metavar="ID",
@@ -39,7 +45,8 @@ def events(
 ) -> None:
     """Print job lifecycle events as they happen, one line each, until Ctrl+C or SIGTERM.
 
-    Events are pub/sub: only those published after this command subscribed are shown.
+    Only queues created with events=True publish events (it is off by default). Events are
+    pub/sub: only those published after this command subscribed are shown.
     """
     if follow and job_id is None:
         raise click.UsageError("--follow only applies with --job")
@@ -73,13 +80,16 @@ def _receive(client: redis.Redis, channel: str, url: str, timeout_s: float | Non
     """Every event that arrives on ``channel`` until ``timeout_s`` runs out (if given).
 
     A server that cannot be reached raises ``redis.RedisError``, which the ``qrun`` group
-    reports in one line.
+    reports in one line. Once subscribed, says so on stderr, and that queues publish events
+    only when created with ``events=True`` (supervisors' presence records do not say which
+    queues do, so this cannot be checked here).
     """
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     try:
         pubsub.subscribe(channel)
         click.echo(f"listening on {channel} at {redact(url)} (Ctrl+C to stop)", err=True)
+        click.echo(NOTE, err=True)
         while True:
             wait = 1.0 if deadline is None else deadline - time.monotonic()
             if wait <= 0:
