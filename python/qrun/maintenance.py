@@ -61,7 +61,9 @@ class Maintenance:
         self._idle_before = False
         self._requests: list[Callable[[], None]] = []
         self._requests_lock = threading.Lock()
-        self._dead_workers: set[str] = set()
+        #: consumer of each reaped worker -> (stream, entry id) of the job it was running
+        #: (None: it was between jobs), until its entries are handed back
+        self._dead_workers: dict[str, tuple[str, str] | None] = {}
         self._unextended: set[str] = set()  # streams whose last extension failed
         self._next_run: dict[str, float] = {}
 
@@ -82,15 +84,18 @@ class Maintenance:
         with self._requests_lock:
             self._requests.append(action)
 
-    def worker_died(self, consumer: str) -> None:
+    def worker_died(self, consumer: str, running: tuple[str, str] | None = None) -> None:
         """Take back a reaped worker's pending entries now, not after the visibility timeout,
-        then drop its consumer from the groups. Queued behind earlier requests, so a job the
-        supervisor asked to settle (a hard-limit kill) is settled before it could be redelivered."""
-        self.request(lambda: self._mark_dead(consumer))
+        then drop its consumer from the groups. ``running`` is the (stream, entry id) of the
+        job it was running, from its slot: only that job is charged a delivery; the rest of
+        its batch never started and goes back uncharged. Queued behind earlier requests, so a
+        job the supervisor asked to settle (a hard-limit kill) is settled before it could be
+        redelivered."""
+        self.request(lambda: self._mark_dead(consumer, running))
 
-    def _mark_dead(self, consumer: str) -> None:
+    def _mark_dead(self, consumer: str, running: tuple[str, str] | None) -> None:
         with self._requests_lock:
-            self._dead_workers.add(consumer)
+            self._dead_workers[consumer] = running
 
     # -- the thread ------------------------------------------------------------------------
 
@@ -168,22 +173,23 @@ class Maintenance:
         supervisor's live workers), then the entries of workers this supervisor saw die
         (sooner: it knows they are dead)."""
         with self._requests_lock:
-            dead_workers = sorted(self._dead_workers)
+            dead_workers = sorted(self._dead_workers.items())
         alive = sorted({worker.consumer for worker in self._live_workers()})
         for queue in self.queues:
             if queue.keys.stream in self._unextended:
                 continue
             done = recovery.reclaim(queue, alive=alive, max_seconds=budget_s)
             self._log_reclaimed(queue, done, "idle past the visibility timeout")
-        for consumer in dead_workers:
+        for consumer, running in dead_workers:
             forgotten = True
             for queue in self.queues:
-                done = recovery.reclaim(queue, min_idle_ms=DEAD_WORKER_GRACE_MS, consumer=consumer)
+                charged = running[1] if running is not None and running[0] == queue.keys.stream else ""
+                done = recovery.reclaim(queue, min_idle_ms=DEAD_WORKER_GRACE_MS, consumer=consumer, charge_only=charged)
                 self._log_reclaimed(queue, done, f"held by dead worker {consumer}")
                 forgotten = recovery.forget_consumer(queue, consumer) and forgotten
             if forgotten:
                 with self._requests_lock:
-                    self._dead_workers.discard(consumer)
+                    self._dead_workers.pop(consumer, None)
 
     @staticmethod
     def _log_reclaimed(queue: Queue, done: recovery.Reclaimed, why: str) -> None:

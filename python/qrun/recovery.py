@@ -41,10 +41,15 @@ def reclaim(
     max_batches: int = 50,
     alive: Sequence[str] = (),
     max_seconds: float | None = None,
+    charge_only: str | None = None,
 ) -> Reclaimed:
     """Redeliver (or dead-letter, past max deliveries) pending entries idle longer than the
     queue's visibility timeout; ``consumer`` limits the pass to one (dead) worker's entries;
     entries of the consumers in ``alive`` are never taken, whatever their idle time.
+
+    Every entry taken is charged a delivery, unless ``charge_only`` names the one entry that
+    was running when its (dead) worker died: then only that one is, and the others go back
+    uncharged (``""``: none is; the worker died between jobs).
 
     Bounded: at most ``max_batches`` script calls, each holding the server for one batch, and
     no new batch after ``max_seconds`` (a pass slowed down by a stalling server stops rather
@@ -62,7 +67,10 @@ def reclaim(
             last, looked, redelivered, dead, dead_jobs = scripts.RECLAIM(
                 queue.redis,
                 keys,
-                [settings.CONSUMER_GROUP, idle_ms, start, batch_size, queue.max_deliveries, _now_ms(), consumer, *alive],
+                [
+                    settings.CONSUMER_GROUP, idle_ms, start, batch_size, queue.max_deliveries, _now_ms(), consumer,
+                    "*" if charge_only is None else charge_only, *alive,
+                ],
             )
         except ResponseError as error:
             if "NOGROUP" in str(error):  # no worker ever started: nothing can be pending

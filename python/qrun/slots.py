@@ -15,14 +15,16 @@ import mmap
 import struct
 import time
 from dataclasses import dataclass
+from functools import partial
 
 # sequence | pid, booted_at (wall) | last_poll (monotonic), jobs_done, job_started (monotonic,
 # 0 = idle), job_deadline (monotonic, 0 = none), job_started_at (wall), queue index, entry id,
-# job id, task
+# job id, task | running: queue index (-1 = none) and entry id of the job started last
 _SEQ = struct.Struct("<Q")
 _HEAD = struct.Struct("<qd")
 _JOB = struct.Struct("<dQdddh48s64s96s")
-_SLOT_SIZE = _SEQ.size + _HEAD.size + _JOB.size
+_RUNNING = struct.Struct("<h48s")
+_SLOT_SIZE = _SEQ.size + _HEAD.size + _JOB.size + _RUNNING.size
 _POLL = struct.Struct("<d")  # the first field of _JOB
 _DONE = struct.Struct("<dQdd")  # the first four: last_poll, jobs_done, job_started, job_deadline
 _BUSY = struct.Struct("<dQdddh")  # the first six: ... job_started_at, queue_index (-1: a batch)
@@ -43,6 +45,11 @@ class SlotView:
     entry_id: str
     job_id: str
     task: str
+    #: (queue index, entry id) of the job this worker started last in its current batch;
+    #: (-1, "") between batches. Written without the seqlock (one small write per job), so
+    #: it is exact only once the worker is dead: the supervisor reads it after reaping.
+    running_queue_index: int = -1
+    running_entry_id: str = ""
 
     @property
     def busy(self) -> bool:
@@ -72,7 +79,7 @@ class SlotTable:
     def read(self, index: int) -> SlotView:
         start = index * _SLOT_SIZE
         memory = self._memory
-        for _ in range(1000):  # a writer holds the slot for well under a microsecond
+        for _ in range(10_000):  # a writer holds the slot for about a microsecond (longer when preempted)
             before = _SEQ.unpack_from(memory, start)[0]
             raw = memory[start : start + _SLOT_SIZE]
             if before % 2 == 0 and _SEQ.unpack_from(memory, start)[0] == before:
@@ -82,9 +89,10 @@ class SlotTable:
         last_poll, done, started, deadline, started_at, queue_index, entry, job, task = _JOB.unpack_from(
             raw, _SEQ.size + _HEAD.size
         )
+        running_index, running_entry = _RUNNING.unpack_from(raw, _SEQ.size + _HEAD.size + _JOB.size)
         return SlotView(
             pid, booted_at, last_poll, done, started, deadline, started_at, queue_index,
-            _text(entry), _text(job), _text(task),
+            _text(entry), _text(job), _text(task), running_index, _text(running_entry),
         )
 
     def close(self) -> None:
@@ -99,6 +107,8 @@ class SlotWriter:
         self._offset = offset
         self._head_offset = offset + _SEQ.size
         self._job_offset = self._head_offset + _HEAD.size
+        self._running_offset = self._job_offset + _JOB.size
+        self._pack_running = partial(_RUNNING.pack_into, memory, self._running_offset)
         self._sequence = _SEQ.unpack_from(memory, offset)[0]
 
     def _writing(self) -> None:
@@ -145,6 +155,13 @@ class SlotWriter:
         self._writing()
         _DONE.pack_into(self._memory, self._job_offset, time.monotonic(), jobs_done, 0.0, 0.0)
         self._written()
+        self._pack_running(-1, b"")
+
+    def running(self, queue_index: int, entry_id: bytes) -> None:
+        """The job about to start (one write per job, no seqlock): if the worker dies now,
+        this job, and only this one, is charged a delivery; the rest of its batch is handed
+        back uncharged (see :mod:`qrun.recovery`)."""
+        self._pack_running(queue_index, entry_id)
 
 
 def _text(raw: bytes) -> str:

@@ -32,7 +32,7 @@ from .maintenance import LiveWorker, Maintenance
 from .presence import Presence, WorkerInfo
 from .queue import Queue
 from .settle import dead_letter, fail_attempt, read_entry
-from .slots import SlotTable
+from .slots import SlotTable, SlotView
 from .worker import Worker, consumer_name, run_in_child
 
 log = logging.getLogger(__name__)
@@ -296,7 +296,7 @@ class Supervisor:
     def _on_worker_exit(self, record: WorkerProcess, status: int) -> None:
         view = self.slots.read(record.slot)
         self.slots.give_back(record.slot)
-        self._recover_jobs_of(record)
+        self._recover_jobs_of(record, view)
         described = describe_exit(status)
         booted = view.pid == record.pid
         if not booted and os.WIFEXITED(status) and os.WEXITSTATUS(status) == settings.EXIT_BOOT_FAILED:
@@ -317,13 +317,17 @@ class Supervisor:
             delay_s = min(MAX_RESPAWN_DELAY_S, 0.1 * 2**self._crashes) if self._crashes else 0.0
             self._next_spawn_at = time.monotonic() + delay_s
 
-    def _recover_jobs_of(self, record: WorkerProcess) -> None:
+    def _recover_jobs_of(self, record: WorkerProcess, view: SlotView) -> None:
         """Ask the maintenance thread to settle a job killed for its time limit (a failed
-        attempt) and to hand back whatever else the dead worker held."""
+        attempt) and to hand back whatever else the dead worker held: the job it was running
+        (its slot says which) charged a delivery, the rest of its batch uncharged."""
         if record.timed_out is not None:
             queue, entry_id, limit_s = record.timed_out
             self.maintenance.request(partial(settle_killed_job, queue, entry_id, limit_s))
-        self.maintenance.worker_died(record.consumer)
+        running = None
+        if view.pid == record.pid and view.running_entry_id and 0 <= view.running_queue_index < len(record.queues):
+            running = (record.queues[view.running_queue_index].keys.stream, view.running_entry_id)
+        self.maintenance.worker_died(record.consumer, running)
 
     # -- signals: stopping, reloading, scaling ----------------------------------------------
 

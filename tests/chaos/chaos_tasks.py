@@ -49,3 +49,20 @@ def long_job(n: int, seconds: float) -> None:
     _append("long_started.txt", f"{n} {os.getpid()}")
     time.sleep(seconds)
     _append("long_done.txt", f"{n} {os.getpid()}")
+
+
+#: A queue whose jobs are dead-lettered after 3 deliveries, for a poison job among innocent ones.
+poison_queue = qrun.Queue("poison", visibility_timeout=2.0, max_deliveries=3, retries=0)
+
+
+@poison_queue.task
+def innocent(n: int) -> None:
+    """A no-op job: records that it ran, and in which worker."""
+    _append("innocent.txt", f"{n} {os.getpid()}")
+
+
+@poison_queue.task
+def poison() -> None:
+    """SIGKILLs the worker running it, every time (an OOM, a segfault in C code)."""
+    _append("poison_deliveries.txt", str(os.getpid()))
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -91,8 +91,7 @@ def test_raising_retry_uses_the_requested_delay(
 
     later.enqueue()
     worker = make_worker([queue], read_block_ms=50)
-    fields = worker._fetch()  # noqa: SLF001 - one step of the loop, to look between steps
-    jobs, _ = qrun.codec.decode_read_reply(fields)
+    jobs, _ = worker.wire.fetch(1)  # one step of the loop, to look between steps
     started_ms = time.time() * 1000
     worker._run_batch(jobs)  # noqa: SLF001
     [(member, due_ms)] = client.zrange(DELAYED, 0, -1, withscores=True)
@@ -152,12 +151,12 @@ def test_prefetch_grows_for_fast_jobs_and_falls_back_to_one_for_a_slow_job(
     worker = make_worker([queue], read_block_ms=50)
     queue.enqueue_many(fast, [()] * 200)
     for _ in range(6):
-        jobs, _ = qrun.codec.decode_read_reply(worker._fetch())  # noqa: SLF001
+        jobs, _ = worker.wire.fetch(worker._read_count())  # noqa: SLF001
         worker._run_batch(jobs)  # noqa: SLF001
     assert worker._prefetch > 16  # noqa: SLF001
     queue.enqueue_many(slow, [()] * 3)
     while True:
-        jobs, _ = qrun.codec.decode_read_reply(worker._fetch())  # noqa: SLF001
+        jobs, _ = worker.wire.fetch(worker._read_count())  # noqa: SLF001
         worker._run_batch(jobs)  # noqa: SLF001
         if any(job[3] == "t.slow" for job in jobs):
             break
@@ -171,10 +170,10 @@ def test_acks_survive_a_script_cache_flush(
     task = queue.task(name="t.collect")(seen.append)
     task.enqueue(1)
     worker = make_worker([queue], read_block_ms=50)
-    jobs, _ = qrun.codec.decode_read_reply(worker._fetch())  # noqa: SLF001
+    jobs, _ = worker.wire.fetch(worker._read_count())  # noqa: SLF001
     worker._run_batch(jobs)  # noqa: SLF001
     client.script_flush()
-    worker._fetch()  # noqa: SLF001 - sends the pending ack, meets NOSCRIPT, reloads, acks
+    worker.wire.fetch(worker._read_count())  # noqa: SLF001 - sends the pending ack, meets NOSCRIPT, reloads, acks
     assert seen == [1]
     assert client.xlen(STREAM) == 0
     assert queue.stats()["succeeded"] == 1

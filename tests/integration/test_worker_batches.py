@@ -26,7 +26,7 @@ def queue(url: str) -> Iterator[qrun.Queue]:
 
 
 def _one_batch(worker: Worker) -> None:
-    jobs, _ = codec.decode_read_reply(worker._fetch())  # noqa: SLF001 - one step of the loop
+    jobs, _ = worker.wire.fetch(worker._read_count())  # noqa: SLF001 - one step of the loop
     worker._run_batch(jobs)  # noqa: SLF001
 
 
@@ -64,13 +64,14 @@ def test_a_batch_that_runs_past_its_budget_hands_back_the_jobs_it_did_not_start(
     worker._prefetch = 10  # noqa: SLF001
     _one_batch(worker)
     assert ran == [0, 1]
-    assert client.xpending(STREAM, settings.CONSUMER_GROUP)["pending"] == 2  # the two that ran, ack pending
-    handed_back = client.xrange(STREAM)[2:]
+    # job 0's ack left with the batch watcher while job 1 ran; job 1's waits for the next read
+    assert client.xpending(STREAM, settings.CONSUMER_GROUP)["pending"] == 1
+    handed_back = client.xrange(STREAM)[1:]  # job 1 (ran, ack owed), then the handed back
     assert [int(fields[b"args"][1:-1]) for _, fields in handed_back] == list(range(2, 10))
     assert all(entry_id not in first_ids for entry_id, _ in handed_back)  # fresh entries at the end
     assert all(fields[b"attempt"] == b"1" for _, fields in handed_back)  # never started: same attempt
     assert worker._prefetch == 1  # noqa: SLF001
-    worker._flush_acks()  # noqa: SLF001 - what the next fetch would send
+    worker.wire.flush()  # what the next fetch would send
     drain(queue)
     assert sorted(ran) == list(range(10))
 
@@ -99,7 +100,7 @@ def test_a_blocking_read_outlives_a_shorter_socket_timeout(queue: qrun.Queue, ur
     with qrun.Queue("batch", f"{url}?socket_timeout=0.1") as impatient:
         worker = make_worker([impatient], read_block_ms=400)
         started = time.monotonic()
-        assert worker._fetch() is None  # noqa: SLF001 - an empty read, not a TimeoutError
+        assert worker.wire.fetch(worker._read_count()) == ([], [])  # noqa: SLF001 - an empty read, not a TimeoutError
         assert time.monotonic() - started >= 0.35
 
 
@@ -165,7 +166,7 @@ def test_an_ack_refused_by_the_server_hands_back_the_fetched_batch_and_fails_lou
     client.delete("{qrun:batch}:stats")
     client.set("{qrun:batch}:stats", "not a hash")  # ack.lua's HINCRBY now fails with WRONGTYPE
     with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
-        worker._fetch()  # noqa: SLF001
+        worker.wire.fetch(worker._read_count())  # noqa: SLF001
     pending = client.xpending(STREAM, settings.CONSUMER_GROUP)["pending"]
     assert pending == 0  # XACK ran before HINCRBY failed; the two fetched jobs went back
     assert client.xlen(STREAM) == 2  # the handed-back pair, ready for any worker

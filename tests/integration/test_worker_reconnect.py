@@ -36,7 +36,7 @@ def test_after_a_reconnect_the_entries_of_a_lost_read_run_before_new_ones(
     # A read whose reply never arrived: the entries are pending under this worker's name.
     client.xreadgroup(settings.CONSUMER_GROUP, "w-lost", {queue.keys.stream: ">"}, count=3)
     queue.enqueue(note, 3)
-    worker._reconnect(ConnectionError("simulated"))  # noqa: SLF001 - the path a dropped socket takes
+    worker.wire.reconnect(ConnectionError("simulated"), lambda: True, lambda: None)  # noqa: SLF001 - the path a dropped socket takes
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -90,7 +90,7 @@ def test_jobs_run_before_a_restart_are_not_run_again_when_their_acks_bounce_off_
         while len(ran) < 2:
             worker._fetch_and_run()  # noqa: SLF001 - runs them; their acks wait for the next read
         client.script_flush()  # what a restarted server looks like: the ack script is gone
-        worker._read_own_pending = True  # noqa: SLF001 - as after a reconnect
+        worker.wire.read_own_pending = True  # noqa: SLF001 - as after a reconnect
         worker._fetch_and_run()  # noqa: SLF001 - acks bounce (NOSCRIPT); the read returns both again
         worker._fetch_and_run()  # noqa: SLF001
     finally:

@@ -1,7 +1,10 @@
 --[[ Redeliver, or dead-letter, jobs whose worker stopped answering for them.
 
 A pending entry idle longer than the visibility timeout belongs to a worker that died (the
-supervisor keeps its live workers' jobs fresh). A stream cannot un-deliver an entry, so each
+supervisor keeps its live workers' jobs fresh). When the supervisor saw the worker die, it
+knows from the worker's slot which job was running: only that entry is charged a delivery
+(ARGV[8]); the others were fetched but never started (or finished, their ack lost with the
+worker), and go back with their delivery count unchanged. A stream cannot un-deliver an entry, so each
 one is copied to a fresh entry at the end of the stream, with the deliveries so far in its
 `deliveries` field, and the old entry is acked and deleted. A job delivered max-deliveries
 times without an ack goes to the dead stream instead. Atomic per entry, so any number of
@@ -18,7 +21,9 @@ ARGV[4]  most pending entries to look at
 ARGV[5]  max deliveries
 ARGV[6]  now, ms since the epoch
 ARGV[7]  only this consumer's entries ('' = every consumer)
-ARGV[8..] consumers known to be alive (the caller's own workers): their entries are skipped
+ARGV[8]  which entries are charged a delivery: '*' every one (nobody knows what ran), else
+         only the entry with this id ('' = none: the worker was between jobs)
+ARGV[9..] consumers known to be alive (the caller's own workers): their entries are skipped
 
 Returns: {last id looked at ('' if none), entries looked at, redelivered, dead-lettered,
           {job id, task, attempt, reason, ...} of each job dead-lettered (for events; '' if unknown)}
@@ -31,9 +36,10 @@ local leases = KEYS[4]
 local group = ARGV[1]
 local max_deliveries = tonumber(ARGV[5])
 local now = ARGV[6]
+local charged = ARGV[8]
 local MAX_FIELDS = 7000
 local alive = {}
-for i = 8, #ARGV do
+for i = 9, #ARGV do
   alive[ARGV[i]] = true
 end
 
@@ -57,7 +63,8 @@ for _, info in ipairs(pending) do
     local entries = rcall('XRANGE', stream, id, id)
     if #entries > 0 then
       local fields = entries[1][2]
-      local deliveries = info[4]
+      local charge = charged == '*' or charged == id
+      local deliveries = charge and info[4] or 0
       local slot = nil
       local reason = nil
       if #fields > MAX_FIELDS then  -- more than one XADD can take (Lua's unpack limit)
@@ -88,7 +95,7 @@ for _, info in ipairs(pending) do
       else
         if slot then
           fields[slot] = tostring(deliveries)
-        else
+        elseif charge then
           fields[#fields + 1] = 'deliveries'
           fields[#fields + 1] = tostring(deliveries)
         end

@@ -1,0 +1,133 @@
+"""A fetched batch, and the watcher that keeps it from holding jobs or acks behind a slow job.
+
+A worker fetches fast jobs in batches (about ``BATCH_WORK_S`` of work each) and runs them one
+at a time. Two things must not wait behind a job that turns out slow:
+
+- the unstarted rest of the batch: idle workers should take it now, not once the slow job
+  ends (Celery's best-known complaint);
+- the acks of the jobs already finished: a worker killed during the slow job would
+  otherwise hand them back and they would all run again.
+
+The job runs on the worker's main thread, so a :class:`BatchWatcher` thread does both while
+it runs. Who runs and who hands back a job is settled by :class:`Batch`: a deque from which
+the main thread takes the next job and the watcher takes the whole rest, each with atomic
+``popleft``/``pop`` calls, so a job is either started or handed back, never both, without a
+lock on the hot path.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from . import settings
+
+log = logging.getLogger(__name__)
+
+Entry = tuple[Any, ...]
+
+
+class Batch:
+    """The jobs of one read, handed out one at a time: ``for job in batch`` starts them in
+    order; :meth:`cut` takes every job not started yet (from any thread)."""
+
+    __slots__ = ("_jobs", "started_at", "cut_count")
+
+    def __init__(self, jobs: list[Entry]) -> None:
+        self._jobs = deque(jobs)
+        self.started_at = time.perf_counter()
+        #: jobs taken back by :meth:`cut` (by either thread)
+        self.cut_count = 0
+
+    def __iter__(self) -> Iterator[Entry]:
+        take = self._jobs.popleft
+        while True:
+            try:
+                yield take()  # atomic: a job taken here can no longer be cut
+            except IndexError:
+                return
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def cut(self) -> list[Entry]:
+        """Take every job not started yet, in order; each one is now the caller's to hand back."""
+        rest: list[Entry] = []
+        take = self._jobs.pop
+        while True:
+            try:
+                rest.append(take())  # atomic per job: the main thread cannot start it any more
+            except IndexError:
+                break
+        rest.reverse()
+        self.cut_count += len(rest)
+        return rest
+
+
+class BatchWatcher:
+    """A daemon thread of the worker that looks at the running batch every ``tick_s``.
+
+    - Once the batch has run longer than ``cut_after_s`` (twice the work a batch is sized to),
+      it cuts the unstarted rest and hands it back (``release``) so idle workers take it.
+    - Acks (and events) of the jobs finished since its last look are sent (``flush``), so a
+      kill reruns at most the running job and the jobs finished in the last tick.
+
+    It sleeps on an event while the worker is idle or runs one job at a time, so an idle
+    worker pays nothing; :meth:`watch` costs the main thread an attribute write per batch.
+    """
+
+    def __init__(
+        self,
+        release: Callable[[list[Entry]], None],
+        flush: Callable[[], None],
+        *,
+        tick_s: float = settings.BATCH_WORK_S,
+        cut_after_s: float = 2 * settings.BATCH_WORK_S,
+    ) -> None:
+        self._release = release
+        self._flush = flush
+        self.tick_s = tick_s
+        self.cut_after_s = cut_after_s
+        self._batch: Batch | None = None
+        self._wake = threading.Event()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._loop, name="qrun-batch-watcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._batch = None
+        self._wake.set()
+        self._thread.join(timeout=5)
+
+    def watch(self, batch: Batch | None) -> None:
+        """The batch the main thread runs now (None: none, or one not worth watching)."""
+        self._batch = batch
+        if batch is not None and not self._wake.is_set():
+            self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stopped:
+            batch = self._batch
+            if batch is None:
+                self._wake.clear()
+                if self._batch is None and not self._stopped:  # re-check: watch() may have run meanwhile
+                    self._wake.wait()
+                continue
+            time.sleep(self.tick_s)
+            if self._batch is not batch:
+                continue  # that batch ended (its acks went with the next read)
+            try:
+                self._flush()
+                if len(batch) and time.perf_counter() - batch.started_at > self.cut_after_s:
+                    rest = batch.cut()
+                    if rest:
+                        self._release(rest)
+            except Exception:  # never let the thread die; the main thread deals with a lost server
+                log.exception("batch watcher: could not send acks or hand back jobs now")

@@ -1,0 +1,384 @@
+"""The worker's side of the wire: its connection, the acks and events it owes, the reads.
+
+A worker talks to the server in one round trip per batch: the acks of the jobs it finished
+and the events it gathered are packed in front of the next blocking ``XREADGROUP`` and sent
+as one write. This module owns that conversation, so :mod:`qrun.worker` only runs jobs:
+
+- **acks** wait in a deque until they are sent; they are forgotten only once the server
+  confirmed them (``ack.lua`` is idempotent, so sending one twice is harmless). Two threads
+  may send them: the worker's main thread with its next read, and its batch watcher
+  (:mod:`qrun.batch`) on the pooled client while a slow job runs, so a kill during that job
+  does not lose (and rerun) the jobs finished before it;
+- **replies** of commands sent ahead without waiting (events of a job that may run long) are
+  read before the next reply, so the connection stays in step;
+- **handing back**: fetched jobs the worker will not start go to the end of their streams,
+  uncharged (``release.lua``);
+- **reconnecting** after the server went away, reading back what the worker still holds, and
+  recreating consumer groups a server that lost its data no longer has.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from redis.exceptions import ConnectionError, NoScriptError, RedisError, ResponseError, TimeoutError
+
+from . import codec, scripts, settings
+from .connection import make_raw_connection
+from .events import EventBatch
+from .queue import Queue
+
+log = logging.getLogger("qrun.worker")
+
+Entry = tuple[Any, ...]
+
+#: (stream, entry id, what to do once the ack is confirmed or None)
+Ack = tuple[bytes, str, Callable[[], None] | None]
+
+
+def _is_nogroup(error: BaseException) -> bool:
+    return "NOGROUP" in str(error)
+
+
+class Wire:
+    """One worker's connection to the server and what it owes the server."""
+
+    def __init__(self, queues: Sequence[Queue], events: dict[bytes, EventBatch | None], read_block_ms: int) -> None:
+        self.queues = list(queues)
+        self.by_stream = {queue.keys.stream.encode(): queue for queue in self.queues}
+        self.read_block_ms = read_block_ms
+        self.consumer = ""
+        #: after a reconnect: first read back what this worker still holds (id 0, not >)
+        self.read_own_pending = False
+        self._events = [batch for batch in {id(b): b for b in events.values() if b is not None}.values()]
+        self._acks: deque[Ack] = deque()
+        self._after_acks = False  # an ack owed has an after-action: confirm it before blocking
+        self._unreleased: deque[Entry] = deque()  # cut by the watcher, hand-back failed: retried here
+        #: commands sent ahead whose replies are still unread: (ack commands, their acks, event commands)
+        self._sent: list[tuple[list[bytes], list[Ack], int]] = []
+        self._read_order = list(self.by_stream)
+        self._connection: Any = None
+        self._side = self.queues[0].redis  # pooled, thread-safe: the batch watcher's client
+
+    # -- connection ------------------------------------------------------------------------
+
+    def connect(self, consumer: str) -> None:
+        self.consumer = consumer
+        scripts.load_all(self._side)
+        self._connection = make_raw_connection(self._side)
+        self._connection.connect()
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.disconnect()
+            self._connection = None
+
+    def reconnect(self, error: Exception, keep_trying: Callable[[], bool], polled: Callable[[], None]) -> None:
+        """Wait for the server with capped, jittered backoff; log once per outage.
+
+        Unconfirmed acks are kept and sent again. Jobs fetched by a read whose reply was lost
+        stay pending under this worker (kept hidden by its supervisor): they are read back
+        before new ones.
+        """
+        log.warning("worker %d lost the server (%s); reconnecting", os.getpid(), error)
+        lost_at = time.monotonic()
+        delay_s = settings.RECONNECT_BASE_S
+        while keep_trying():
+            polled()  # waiting for the server is not being hung
+            time.sleep(delay_s * (0.5 + random.random() / 2))
+            delay_s = min(settings.RECONNECT_CAP_S, delay_s * 2)
+            for _commands, taken, _events in self._sent:  # their replies are lost: send them again
+                self._give_back_acks(taken)
+            self._sent = []
+            try:
+                self._connection.disconnect()
+                self._connection.connect()
+                self._connection.send_command("PING")
+                self._connection.read_response()
+                scripts.load_all(self._side)  # a restarted server forgot them: acks must not bounce
+            except (ConnectionError, TimeoutError, OSError):
+                continue
+            log.warning("worker %d reconnected after %.1fs", os.getpid(), time.monotonic() - lost_at)
+            self.read_own_pending = True
+            return
+
+    # -- acks ------------------------------------------------------------------------------
+
+    def ack_later(self, stream: bytes, entry_id: str, after: Callable[[], None] | None = None) -> None:
+        """A job finished: ack it with the next round trip (or the watcher's flush)."""
+        self._acks.append((stream, entry_id, after))
+        if after is not None:
+            self._after_acks = True
+
+    @property
+    def owes_acks(self) -> int:
+        return len(self._acks)
+
+    def _take_acks(self) -> list[Ack]:
+        """Every ack not sent yet; atomic per ack, so two senders never send the same one."""
+        taken: list[Ack] = []
+        take = self._acks.popleft
+        try:
+            while True:
+                taken.append(take())
+        except IndexError:
+            return taken
+
+    def _give_back_acks(self, taken: list[Ack]) -> None:
+        """Unconfirmed: they go out again with the next round trip."""
+        self._acks.extendleft(reversed(taken))
+
+    @staticmethod
+    def _by_stream(taken: list[Ack]) -> dict[bytes, list[str]]:
+        grouped: dict[bytes, list[str]] = {}
+        for stream, entry_id, _after in taken:
+            grouped.setdefault(stream, []).append(entry_id)
+        return grouped
+
+    def _ack_commands(self, taken: list[Ack]) -> list[bytes]:
+        group = settings.CONSUMER_GROUP.encode()
+        return [
+            self._pack(b"EVALSHA", scripts.ACK.sha, 2, stream, self.by_stream[stream].keys.stats, group, *ids)
+            for stream, ids in self._by_stream(taken).items()
+        ]
+
+    @staticmethod
+    def _confirmed(taken: list[Ack]) -> None:
+        for _stream, _entry_id, after in taken:
+            if after is not None:
+                after()
+
+    def flush(self) -> None:
+        """Send every ack and event owed on the worker's connection and wait for the replies."""
+        self.send_ahead()
+        self._read_sent()
+
+    def send_ahead(self) -> None:
+        """Send the acks and events owed now, without waiting for the replies (read before
+        the next reply): a finished job's ack leaves the process within ACK_WINDOW_S of the
+        job, so a kill does not take it along, and no round trip is added."""
+        taken = self._take_acks()
+        commands = self._ack_commands(taken)
+        events = self._event_commands()
+        if not commands and not events:
+            return
+        try:
+            self._connection.send_packed_command([b"".join([*commands, *events])])
+        except BaseException:
+            self._give_back_acks(taken)
+            raise
+        self._sent.append((commands, taken, len(events)))
+
+    def _read_sent(self) -> None:
+        """Read the replies to everything sent ahead, in order: confirm those acks, send
+        again the ones a restarted server had no script for, raise the first other error
+        once every reply is read (the connection stays in step)."""
+        sent, self._sent = self._sent, []
+        first_error: ResponseError | None = None
+        for position, (commands, taken, events) in enumerate(sent):
+            try:
+                missing, error = self._read_replies(commands)
+                self._read_event_replies(events)
+                if error is None:
+                    self._resend_after_reload(missing)
+            except BaseException:
+                for _commands, unconfirmed, _events in sent[position:]:
+                    self._give_back_acks(unconfirmed)
+                raise
+            if error is not None:
+                self._give_back_acks(taken)
+                first_error = first_error or error
+            else:
+                self._confirmed(taken)
+        if first_error is not None:
+            raise first_error
+
+    def flush_from_watcher(self) -> None:
+        """The batch watcher's flush, on the pooled client while the main thread runs a job."""
+        taken = self._take_acks()
+        if taken:
+            group = settings.CONSUMER_GROUP
+            grouped = list(self._by_stream(taken).items())
+            calls = [
+                (scripts.ACK, [stream.decode(), self.by_stream[stream].keys.stats], [group, *ids])
+                for stream, ids in grouped
+            ]
+            try:
+                replies = scripts.run_pipelined(self._side, calls)
+            except BaseException:
+                self._give_back_acks(taken)
+                raise
+            failed = {stream for (stream, _ids), reply in zip(grouped, replies)
+                      if isinstance(reply, Exception) and not _is_nogroup(reply)}
+            if failed:  # the main thread sends them again and deals with the error
+                self._give_back_acks([ack for ack in taken if ack[0] in failed])
+            self._confirmed([ack for ack in taken if ack[0] not in failed])
+        for batch in self._events:
+            if len(batch):
+                batch.publish(self._side)
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _event_commands(self) -> list[bytes]:
+        """Publish commands for the events gathered since the last round trip (they ride
+        along with the acks: no round trip of their own)."""
+        if not self._events:
+            return []
+        return [self._pack(*command) for batch in self._events for command in batch.commands()]
+
+    def _read_event_replies(self, count: int) -> None:
+        """Events are best effort: an error (NOSCRIPT after a restart) only loses those events."""
+        for _ in range(count):
+            try:
+                self._connection.read_response()
+            except ResponseError:
+                pass
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def fetch(self, count: int) -> tuple[list[Entry], list[Entry]]:
+        """Settle what finished and read the next batch (up to ``count`` per stream) in a
+        single round trip. Returns (jobs, malformed entries).
+
+        Acks with an after-action (a unique job's claim to free) are confirmed before the
+        blocking read: a worker killed while it blocks must not leave claims behind.
+        """
+        self.retry_unreleased()
+        if self._after_acks:
+            self._after_acks = False
+            self.flush()
+        reading_own = self.read_own_pending
+        finished = {ack[1] for ack in self._acks} | {ack[1] for sent in self._sent for ack in sent[1]} if reading_own else set()
+        self._read_sent()
+        taken = self._take_acks()
+        commands = self._ack_commands(taken)
+        try:
+            events = self._event_commands()
+            self._connection.send_packed_command([b"".join([*commands, *events, self._read_command(count)])])
+            missing, ack_error = self._read_replies(commands)
+            self._read_event_replies(len(events))
+            try:
+                # The read blocks up to read_block_ms: never let a shorter socket_timeout cut it off.
+                reply = self._connection.read_response(timeout=self.read_block_ms / 1000 + settings.READ_TIMEOUT_MARGIN_S)
+            except ResponseError as error:
+                if not _is_nogroup(error):
+                    raise
+                self._recreate_groups()
+                reply = None
+            if ack_error is not None:  # every reply is read, so the connection is in step: hand back, then fail
+                jobs, malformed = codec.decode_read_reply(reply)
+                self.release([*jobs, *malformed])
+                raise ack_error
+            self._resend_after_reload(missing)
+        except BaseException:
+            self._give_back_acks(taken)
+            raise
+        self._confirmed(taken)
+        jobs, malformed = codec.decode_read_reply(reply)
+        if reading_own:
+            if not jobs and not malformed:
+                self.read_own_pending = False  # all caught up: back to new entries
+            # Jobs this worker already ran whose ack was refused or lost: never run them twice.
+            jobs = [job for job in jobs if job[1] not in finished]
+        return jobs, malformed
+
+    def _read_command(self, count: int) -> bytes:
+        streams = self._read_order
+        if len(streams) > 1:
+            streams.append(streams.pop(0))  # rotate, so no queue always comes last in a batch
+        return self._pack(
+            b"XREADGROUP", b"GROUP", settings.CONSUMER_GROUP.encode(), self.consumer,
+            b"COUNT", count, b"BLOCK", self.read_block_ms,
+            b"STREAMS", *streams, *([b"0" if self.read_own_pending else b">"] * len(streams)),
+        )
+
+    def _pack(self, *parts: Any) -> bytes:
+        return b"".join(self._connection.pack_command(*parts))
+
+    def _read_replies(self, commands: list[bytes]) -> tuple[list[bytes], ResponseError | None]:
+        """Read one reply per ack command, all of them so the connection stays in step.
+
+        Returns the commands the server had no script for, and the first other error. A
+        missing group (the server lost its data) is no error: what those acks were for is gone.
+        """
+        missing = []
+        first_error: ResponseError | None = None
+        for command in commands:
+            try:
+                self._connection.read_response()
+            except NoScriptError:
+                missing.append(command)
+            except ResponseError as error:
+                if _is_nogroup(error):
+                    self._recreate_groups()
+                else:
+                    first_error = first_error or error
+        return missing, first_error
+
+    def _resend_after_reload(self, commands: list[bytes]) -> None:
+        """After a server restart emptied the script cache: load the scripts, ack again."""
+        if not commands:
+            return
+        scripts.load_all(self._side)
+        self._connection.send_packed_command([b"".join(commands)])
+        still_missing, error = self._read_replies(commands)
+        if error is not None:
+            raise error
+        if still_missing:
+            raise NoScriptError("ack script missing right after SCRIPT LOAD")
+
+    def _recreate_groups(self) -> None:
+        """The server has no consumer group any more: it restarted without its data (the
+        supervisor says so, loudly). Recreate the groups and go on with what is there now."""
+        for queue in self.queues:
+            queue.ensure_group()
+        log.warning("worker %d: a consumer group was missing (the server lost its data?); recreated it", os.getpid())
+
+    # -- handing back ----------------------------------------------------------------------
+
+    def release(self, jobs: list[Entry]) -> None:
+        """Put fetched jobs this worker will not start back at the end of their streams,
+        uncharged. Safe from either thread (the pooled client)."""
+        if not jobs:
+            return
+        by_stream: dict[bytes, list[str]] = {}
+        for job in jobs:
+            by_stream.setdefault(job[0], []).append(job[1])
+        for stream, ids in by_stream.items():
+            queue = self.by_stream[stream]
+            keys = [queue.keys.stream, queue.keys.dead, queue.keys.stats]
+            scripts.RELEASE(queue.redis, keys, [settings.CONSUMER_GROUP, *ids])
+        log.debug("worker %d handed back %d job(s) it will not start", os.getpid(), len(jobs))
+
+    def release_or_keep(self, jobs: list[Entry]) -> None:
+        """Hand back now, or, if the server is away, keep them to hand back before the next read."""
+        try:
+            self.release(jobs)
+        except RedisError as error:
+            self._unreleased.extend(jobs)
+            log.warning("worker %d could not hand back %d job(s) yet (%s); retrying", os.getpid(), len(jobs), error)
+
+    def retry_unreleased(self) -> None:
+        if not self._unreleased:
+            return
+        jobs = list(self._unreleased)
+        self._unreleased.clear()
+        try:
+            self.release(jobs)
+        except BaseException:
+            self._unreleased.extend(jobs)
+            raise
+
+    def release_quietly(self, jobs: list[Entry]) -> None:
+        """Hand back on the way out; a failure here only leaves them pending (the claimer
+        redelivers them once this worker is gone)."""
+        try:
+            self.release(jobs)
+        except RedisError as error:
+            log.error("worker %d could not hand back %d unstarted job(s): %s", os.getpid(), len(jobs), error)
