@@ -71,10 +71,13 @@ class Batch:
 class BatchWatcher:
     """A daemon thread of the worker that looks at the running batch every ``tick_s``.
 
-    - Once the batch has run longer than ``cut_after_s`` (twice the work a batch is sized to),
-      it cuts the unstarted rest and hands it back (``release``) so idle workers take it.
-    - Acks (and events) of the jobs finished since its last look are sent (``flush``), so a
-      kill reruns at most the running job and the jobs finished in the last tick.
+    It acts only when one job has run a whole tick (no job of the batch started since its
+    last look); while jobs keep finishing it does nothing and costs nothing but its wake-up.
+
+    - It sends the acks (and events) owed (``flush``), so a kill during that job reruns at
+      most that job: the ones finished before it are acked.
+    - Once the batch has run longer than ``cut_after_s`` (twice the work a batch is sized
+      to), it cuts the unstarted rest and hands it back (``release``) so idle workers take it.
 
     It sleeps on an event while the worker is idle or runs one job at a time, so an idle
     worker pays nothing; :meth:`watch` costs the main thread an attribute write per batch.
@@ -104,7 +107,8 @@ class BatchWatcher:
         self._stopped = True
         self._batch = None
         self._wake.set()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
 
     def watch(self, batch: Batch | None) -> None:
         """The batch the main thread runs now (None: none, or one not worth watching)."""
@@ -113,6 +117,8 @@ class BatchWatcher:
             self._wake.set()
 
     def _loop(self) -> None:
+        watched: Batch | None = None
+        left = -1
         while not self._stopped:
             batch = self._batch
             if batch is None:
@@ -120,13 +126,21 @@ class BatchWatcher:
                 if self._batch is None and not self._stopped:  # re-check: watch() may have run meanwhile
                     self._wake.wait()
                 continue
+            if batch is not watched:
+                watched, left = batch, len(batch)
             time.sleep(self.tick_s)
             if self._batch is not batch:
                 continue  # that batch ended (its acks went with the next read)
+            if len(batch) != left:
+                left = len(batch)  # jobs keep finishing: the main thread sends the acks itself
+                continue
+            # The same job has run a whole tick: send what is owed and, once the batch is
+            # past its threshold, hand back the rest for idle workers.
             try:
                 self._flush()
-                if len(batch) and time.perf_counter() - batch.started_at > self.cut_after_s:
+                if left and time.perf_counter() - batch.started_at > self.cut_after_s:
                     rest = batch.cut()
+                    left = 0
                     if rest:
                         self._release(rest)
             except Exception:  # never let the thread die; the main thread deals with a lost server

@@ -177,7 +177,7 @@ class Worker:
         """Ack what finished even when the loop ended on an error (a lost connection, a task
         that called sys.exit()), so only the jobs that did not finish stay pending."""
         if self._watcher is not None:
-            self._watcher.stop()
+            self._watcher.stop()  # nothing acts on the batch or the acks behind our back any more
         wire = self.wire
         if wire is None:
             return
@@ -190,7 +190,10 @@ class Worker:
             self.close()
 
     def close(self) -> None:
-        """Close the worker's own connection (the queues' clients belong to their owners)."""
+        """Stop the batch watcher and close the worker's own connection (the queues' clients
+        belong to their owners)."""
+        if self._watcher is not None:
+            self._watcher.stop()
         if self.wire is not None:
             self.wire.close()
 
