@@ -36,7 +36,7 @@ def fail_attempt(
     if events is not None:
         events.add("failed", queue.name, job_id, task_name, attempt, error=error_text(error))
     if attempt > task.policy.retries:
-        dead_letter(queue, entry, f"failed {attempt} times; no retries left", error, events)
+        dead_letter(queue, entry, f"failed {attempt} time{'s' if attempt != 1 else ''}; no retries left", error, events)
         return
     if isinstance(error, Retry) and error.delay is not None:
         delay_s = error.delay

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from types import FrameType
 
 from . import settings
@@ -110,6 +111,7 @@ class Supervisor:
         self._killed_while_stopping = False
         self._crashes = 0
         self._next_spawn_at = 0.0
+        self._oom_kills = oom_kill_count()
         self._handlers: dict[int, Callable[[], None]] = {
             signal.SIGTERM: self._request_graceful_stop,
             signal.SIGINT: self._request_graceful_stop,
@@ -130,7 +132,7 @@ class Supervisor:
         gc.freeze()  # keep the imported app's objects out of the children's copy-on-write pages
         log.info(
             "qrun supervisor %d: %d worker(s) on %s%s",
-            os.getpid(), self.worker_count, ", ".join(q.name for q in self.queues),
+            os.getpid(), self.worker_count, ", ".join(f"{q.prefix}:{q.name}" for q in self.queues),
             " (burst: exit once every queue is empty)" if self.burst else "",
         )
         self._presence = [
@@ -297,7 +299,7 @@ class Supervisor:
         view = self.slots.read(record.slot)
         self.slots.give_back(record.slot)
         self._recover_jobs_of(record, view)
-        described = describe_exit(status)
+        described = describe_exit(status, oom_killed=self._oom_killed(status), job=self._running_job(record, view))
         booted = view.pid == record.pid
         if not booted and os.WIFEXITED(status) and os.WEXITSTATUS(status) == settings.EXIT_BOOT_FAILED:
             log.error("worker %d could not boot (%s); stopping instead of respawning", record.pid, described)
@@ -316,6 +318,29 @@ class Supervisor:
             self._crashes = self._crashes + 1 if lived_s < CRASH_WINDOW_S and view.jobs_done == 0 else 0
             delay_s = min(MAX_RESPAWN_DELAY_S, 0.1 * 2**self._crashes) if self._crashes else 0.0
             self._next_spawn_at = time.monotonic() + delay_s
+
+    def _oom_killed(self, status: int) -> bool | None:
+        """Did the kernel's OOM killer end this worker? Asked only of a SIGKILLed one: the
+        cgroup's OOM-kill count went up since the last look."""
+        if not (os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL):
+            return None
+        count = oom_kill_count()
+        if count is None or self._oom_kills is None:
+            return None
+        rose, self._oom_kills = count > self._oom_kills, count
+        return rose
+
+    @staticmethod
+    def _running_job(record: WorkerProcess, view: SlotView) -> str:
+        """'job <id> (<task>)' of the job it started last, or 'entry <id> of queue <name>'
+        when that job was not described in the slot (a fast batch); '' between batches."""
+        if view.pid != record.pid or not view.running_entry_id:
+            return ""
+        if view.entry_id == view.running_entry_id and view.job_id:
+            return f"job {view.job_id} ({view.task})"
+        if 0 <= view.running_queue_index < len(record.queues):
+            return f"entry {view.running_entry_id} of queue {record.queues[view.running_queue_index].name}"
+        return ""
 
     def _recover_jobs_of(self, record: WorkerProcess, view: SlotView) -> None:
         """Ask the maintenance thread to settle a job killed for its time limit (a failed
@@ -354,7 +379,8 @@ class Supervisor:
             except Exception:
                 log.exception("reload failed; the running workers keep going on the old code")
                 return
-        log.info("reloading: new workers on %s; the old ones finish their current jobs", ", ".join(q.name for q in queues))
+        log.info("reloading: new workers on %s; the old ones finish their current jobs",
+                 ", ".join(f"{q.prefix}:{q.name}" for q in queues))
         self.queues = queues
         self.maintenance.set_queues(queues)
         for record in list(self._workers.values()):
@@ -453,11 +479,59 @@ def settle_killed_job(queue: Queue, entry_id: str, limit_s: float) -> None:
         events.publish(queue.redis)
 
 
-def describe_exit(status: int) -> str:
-    """A wait status in plain words: 'exited with status 1', 'killed by SIGKILL (out of memory?)'."""
+#: What a signal that ended a worker usually means, for the log line.
+_SIGNAL_HINTS = {
+    signal.SIGSEGV: "a crash in C code (segmentation fault)",
+    signal.SIGBUS: "a crash in C code (bus error)",
+    signal.SIGABRT: "C code aborted (a failed assertion?)",
+    signal.SIGFPE: "a crash in C code (arithmetic error)",
+    signal.SIGILL: "a crash in C code (illegal instruction)",
+    signal.SIGTERM: "sent by another process",
+    signal.SIGINT: "sent by another process",
+}
+
+
+def describe_exit(status: int, *, oom_killed: bool | None = None, job: str = "") -> str:
+    """A wait status in plain words: 'exited with status 1', 'killed by SIGSEGV (a crash in
+    C code ...)'. A SIGKILL is called an out-of-memory kill only when the kernel counted
+    one (``oom_killed``, from :func:`oom_kill_count`); ``job`` names the job it was running."""
+    while_running = f" while running {job}" if job else ""
     if os.WIFSIGNALED(status):
         signum = os.WTERMSIG(status)
         name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
-        hint = " (out of memory?)" if signum == signal.SIGKILL else ""
-        return f"killed by {name}{hint}"
-    return f"exited with status {os.WEXITSTATUS(status)}"
+        if signum == signal.SIGKILL:
+            if oom_killed:
+                hint = "the kernel's out-of-memory killer"
+            elif oom_killed is None:
+                hint = "another process, its own job, or the kernel's out-of-memory killer"
+            else:
+                hint = "another process or its own job; the kernel recorded no out-of-memory kill"
+        else:
+            hint = _SIGNAL_HINTS.get(signum, "")  # type: ignore[call-overload]
+        return f"killed by {name}{while_running}" + (f" ({hint})" if hint else "")
+    return f"exited with status {os.WEXITSTATUS(status)}{while_running}"
+
+
+def oom_kill_count() -> int | None:
+    """How many processes the kernel's OOM killer has killed in this process's memory
+    cgroup (v2 ``memory.events``, v1 ``memory.oom_control``); None when it cannot tell."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _id, controllers, path = line.split(":", 2)
+        if controllers == "":
+            candidate = Path("/sys/fs/cgroup") / path.lstrip("/") / "memory.events"
+        elif "memory" in controllers.split(","):
+            candidate = Path("/sys/fs/cgroup/memory") / path.lstrip("/") / "memory.oom_control"
+        else:
+            continue
+        try:
+            for row in candidate.read_text().splitlines():
+                key, _, value = row.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+        except (OSError, ValueError):
+            continue
+    return None

@@ -58,11 +58,11 @@ poison_queue = qrun.Queue("poison", visibility_timeout=2.0, max_deliveries=3, re
 @poison_queue.task
 def innocent(n: int) -> None:
     """A no-op job: records that it ran, and in which worker."""
-    _append("innocent.txt", f"{n} {os.getpid()}")
+    _append("innocent.txt", f"{n} {os.getpid()} {time.time():.6f}")
 
 
 @poison_queue.task
 def poison() -> None:
     """SIGKILLs the worker running it, every time (an OOM, a segfault in C code)."""
-    _append("poison_deliveries.txt", str(os.getpid()))
+    _append("poison_deliveries.txt", f"{os.getpid()} {time.time():.6f}")
     os.kill(os.getpid(), signal.SIGKILL)

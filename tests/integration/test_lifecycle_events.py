@@ -13,6 +13,7 @@ import redis
 
 import qrun
 from qrun.events import all_channel, decode_message, job_channel
+from qrun.worker import Worker
 from tests.integration.drain import drain
 
 watched = qrun.Queue("watched", events=True, retries=1, backoff_base=0.05, backoff_cap=0.1)
@@ -126,3 +127,29 @@ def test_a_job_the_claimer_dead_letters_publishes_its_dead_event(events: Any, cl
     assert (dead["event"], dead["job"], dead["task"], dead["queue"]) == ("dead", job.id, "t.gone", "fragile")
     assert dead["reason"] == "delivered 1 times without ack (worker died?)"
     fragile.close()
+
+
+def test_a_job_with_a_hard_limit_in_a_batch_publishes_started_before_it_runs(events: Any, url: str) -> None:
+    """The supervisor may SIGKILL it at its hard limit: its `started` must not wait in the
+    worker's memory for the end of the batch (it would die with the worker)."""
+    seen_while_running: list[bool] = []
+
+    @watched.task(name="t.limited_checks", time_limit=30)
+    def limited_checks() -> None:
+        job = qrun.current_job()
+        assert job is not None
+        seen = collect(events, until=10, timeout_s=2.0)
+        seen_while_running.append(any(e["event"] == "started" and e["job"] == job.id for e in seen))
+
+    watched.enqueue(ok)
+    watched.enqueue(limited_checks)
+    worker = Worker([watched], read_block_ms=50)
+    worker.boot()
+    try:
+        worker._prefetch = 2  # noqa: SLF001 - a batch of two, as after fast jobs
+        jobs, _ = worker.wire.fetch(2)  # type: ignore[union-attr]
+        assert len(jobs) == 2
+        worker._run_batch(jobs)  # noqa: SLF001
+    finally:
+        worker.close()
+    assert seen_while_running == [True]

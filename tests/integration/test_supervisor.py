@@ -63,8 +63,9 @@ def test_a_soft_time_limit_raises_time_limit_exceeded_inside_the_job(
     assert dead["id"] == job.id
     assert dead["dead_error_type"] == "TimeLimitExceeded"
     assert dead["dead_error"] == "ran past its soft time limit of 0.3s"
-    assert dead["dead_reason"] == "failed 1 times; no retries left"
+    assert dead["dead_reason"] == "failed 1 time; no retries left"
     assert "was killed by the supervisor" not in runs.log()  # the worker lived on
+    assert f"1 worker(s) on qrun:{limits.name}" in runs.log()  # the prefix tells tenants apart
 
 
 def test_a_hard_time_limit_kills_the_worker_and_counts_as_a_failed_attempt(

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from qrun.backoff import retry_delay_s
 from qrun.demo import expected_outcome
-from qrun.supervisor import describe_exit
+from qrun.supervisor import describe_exit, oom_kill_count
 
 
 def test_backoff_doubles_from_the_base_until_the_cap() -> None:
@@ -30,12 +30,26 @@ def test_backoff_stays_within_the_upper_half_of_its_ceiling(attempt: int, base: 
     [
         (0, "exited with status 0"),
         (3 << 8, "exited with status 3"),
-        (signal.SIGKILL, "killed by SIGKILL (out of memory?)"),
-        (signal.SIGSEGV, "killed by SIGSEGV"),
+        (signal.SIGKILL, "killed by SIGKILL (another process, its own job, or the kernel's out-of-memory killer)"),
+        (signal.SIGSEGV, "killed by SIGSEGV (a crash in C code (segmentation fault))"),
     ],
 )
 def test_worker_exits_are_described_in_plain_words(status: int, words: str) -> None:
     assert describe_exit(status) == words
+
+
+def test_a_sigkill_is_called_out_of_memory_only_when_the_kernel_counted_an_oom_kill() -> None:
+    assert describe_exit(signal.SIGKILL, oom_killed=True) == "killed by SIGKILL (the kernel's out-of-memory killer)"
+    assert describe_exit(signal.SIGKILL, oom_killed=False, job="job j1 (app.crunch)") == (
+        "killed by SIGKILL while running job j1 (app.crunch) "
+        "(another process or its own job; the kernel recorded no out-of-memory kill)"
+    )
+    assert "out of memory" not in describe_exit(signal.SIGKILL, oom_killed=False)
+
+
+def test_the_oom_kill_count_is_read_from_the_memory_cgroup_when_there_is_one() -> None:
+    count = oom_kill_count()
+    assert count is None or count >= 0
 
 
 def test_the_demo_expects_what_its_task_does() -> None:
