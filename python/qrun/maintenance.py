@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from redis.exceptions import RedisError, ResponseError
 
 from . import recovery, settings
+from .connection import redact
 from .events import EventBatch
 from .queue import Queue
 
@@ -66,6 +67,7 @@ class Maintenance:
         self._dead_workers: dict[str, tuple[str, str] | None] = {}
         self._unextended: set[str] = set()  # streams whose last extension failed
         self._next_run: dict[str, float] = {}
+        self._run_id: str | None = None  # the server's run id when last seen
 
     # -- what the supervisor asks for ------------------------------------------------------
 
@@ -113,6 +115,8 @@ class Maintenance:
         requests, promotion and the idle check every time, then the claimer when due."""
         started = time.monotonic()
         shortest_visibility_s = self.shortest_visibility_s
+        if self._due("server", settings.SERVER_CHECK_INTERVAL_S):
+            self.check_server()
         if self._due("extend", shortest_visibility_s / 4):
             self.extend_live_workers()
         self._run_requests()
@@ -125,6 +129,22 @@ class Maintenance:
             self.trim()
         if self._beat is not None and self._due("beat", settings.PRESENCE_INTERVAL_S):
             self._beat()
+
+    def check_server(self) -> None:
+        """Notice a server that restarted (its run id changed). If it came back without the
+        queues' consumer groups, it lost its data (no persistence): recreate them, saying so
+        once, loudly (:func:`qrun.recovery.recreate_lost_groups`; a worker that met NOGROUP
+        first does the same)."""
+        if not self.queues:
+            return
+        run_id = self.queues[0].redis.info("server").get("run_id")
+        previous, self._run_id = self._run_id, run_id
+        if previous is None or previous == run_id:
+            return
+        why = f"it restarted: run id {previous[:8]} -> {str(run_id)[:8]}"
+        if not recovery.recreate_lost_groups(self.queues, why):
+            log.warning("the server at %s restarted (%s); its queues are still there", redact(self.queues[0].url), why)
+        self._next_run["extend"] = 0.0  # the restarted server needs its extensions now
 
     def _due(self, name: str, every_s: float) -> bool:
         now = time.monotonic()
@@ -258,6 +278,8 @@ class Maintenance:
             if time.monotonic() - last_tick > shortest_visibility_s / 4:
                 self._after_outage()  # this thread stalled: same care as after an outage
             try:
+                if self._failing:  # back from an outage: first, did the server lose its data?
+                    self.check_server()
                 self.tick()
                 last_tick = time.monotonic()
                 if self._failing:

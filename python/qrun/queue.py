@@ -384,13 +384,16 @@ class Queue:
 
     # -- the consumer group and operations ------------------------------------------------
 
-    def ensure_group(self) -> None:
-        """Create the stream and its consumer group at id 0 (idempotent, so order never matters)."""
+    def ensure_group(self) -> bool:
+        """Create the stream and its consumer group at id 0 (idempotent, so order never
+        matters). True if this call created the group, False if it was there."""
         try:
             self.redis.xgroup_create(self.keys.stream, settings.CONSUMER_GROUP, id="0", mkstream=True)
         except ResponseError as error:
             if "BUSYGROUP" not in str(error):
                 raise
+            return False
+        return True
 
     def promote_due(self, now_ms: int | None = None, max_batches: int = 10) -> int:
         """Move delayed jobs that are due onto the stream, up to ``max_batches`` script calls

@@ -7,6 +7,7 @@ that are atomic on the server.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,10 @@ from dataclasses import dataclass, field
 from redis.exceptions import ResponseError
 
 from . import scripts, settings
+from .connection import redact
 from .queue import Queue
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -146,3 +150,20 @@ def trim_dead(queue: Queue) -> int:
         return 0
     oldest_kept_ms = _now_ms() - int(queue.dead_retention_s * 1000)
     return int(queue.redis.xtrim(queue.keys.dead, minid=oldest_kept_ms, approximate=False))
+
+
+def recreate_lost_groups(queues: Sequence[Queue], why: str) -> int:
+    """After the server lost its data (it restarted without persistence): recreate each
+    queue's consumer group so workers and enqueues go on. Whoever creates a group (one
+    process of the fleet: XGROUP CREATE succeeds once) says, once and loudly, what was lost.
+    Returns how many groups this call recreated."""
+    lost = [queue for queue in queues if queue.ensure_group()]
+    if lost:
+        log.error(
+            "the server at %s came back WITHOUT the data of queue(s) %s (%s): jobs that were "
+            "ready, delayed or in flight before, and their stats, are lost unless another copy "
+            "exists; consumer groups recreated, workers go on with new jobs. Turn on persistence "
+            "(appendonly yes) to keep jobs across restarts: docs/operations.md",
+            redact(lost[0].url), ", ".join(f"{queue.prefix}:{queue.name}" for queue in lost), why,
+        )
+    return len(lost)

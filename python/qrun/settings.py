@@ -82,6 +82,10 @@ FORGET_CONSUMER_AFTER_S = 3_600.0
 #: holds at most its prefetch, 512, plus the acks waiting for its next read).
 EXTEND_BATCH_SIZE = 2_000
 
+#: How often the maintenance thread asks the server for its run id, to notice a restart
+#: (and a restart that lost the queues' data).
+SERVER_CHECK_INTERVAL_S = 1.0
+
 #: How often dead-letter retention trims the dead streams (and stale consumers are removed).
 TRIM_INTERVAL_S = 60.0
 

@@ -33,6 +33,7 @@ from . import codec, scripts, settings
 from .connection import make_raw_connection
 from .events import EventBatch
 from .queue import Queue
+from .recovery import recreate_lost_groups
 
 log = logging.getLogger("qrun.worker")
 
@@ -334,11 +335,9 @@ class Wire:
             raise NoScriptError("ack script missing right after SCRIPT LOAD")
 
     def _recreate_groups(self) -> None:
-        """The server has no consumer group any more: it restarted without its data (the
-        supervisor says so, loudly). Recreate the groups and go on with what is there now."""
-        for queue in self.queues:
-            queue.ensure_group()
-        log.warning("worker %d: a consumer group was missing (the server lost its data?); recreated it", os.getpid())
+        """The server has no consumer group any more: it restarted without its data.
+        Recreate the groups (the one process that does says so, loudly) and go on."""
+        recreate_lost_groups(self.queues, f"worker {os.getpid()} found a consumer group missing")
 
     # -- handing back ----------------------------------------------------------------------
 

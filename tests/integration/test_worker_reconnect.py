@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -12,7 +13,10 @@ from redis.exceptions import ConnectionError
 
 import qrun
 from qrun import settings
+from qrun.embedded import EmbeddedValkey
 from qrun.worker import Worker
+from tests import tasks
+from tests.supervisors import Supervisors, lines, wait_until
 
 
 @pytest.fixture
@@ -97,3 +101,33 @@ def test_jobs_run_before_a_restart_are_not_run_again_when_their_acks_bounce_off_
         worker.close()
     assert ran == [0, 1]
     assert client.xpending(queue.keys.stream, settings.CONSUMER_GROUP)["pending"] == 0
+
+
+def test_a_server_that_restarts_empty_gets_its_groups_back_and_the_same_workers_go_on(
+    subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    """No persistence: the restarted server has no stream and no consumer group. Workers
+    must not die on NOGROUP; whoever recreates the group says once, loudly, what was lost."""
+    server = EmbeddedValkey().start()
+    restarted: EmbeddedValkey | None = None
+    runs = Supervisors({**subprocess_env, "QRUN_URL": server.url}, tmp_path, "tests.tasks:queue")
+    try:
+        with qrun.Queue(tasks.queue.name, server.url) as producer:
+            producer.enqueue("tests.tasks.record", 1)
+        supervisor = runs.start("--workers", "2")
+        workers = {process.pid for process in runs.wait_for_count(supervisor, 2)}
+        wait_until(lambda: lines(tmp_path / "ran.txt") == ["1"], 20, "the first job", runs.log)
+        server.stop(kill=True, keep_data=False)  # SIGKILL, and its (empty) data dir goes too
+        restarted = EmbeddedValkey(port=server.port).start()
+        with qrun.Queue(tasks.queue.name, restarted.url) as producer:
+            producer.enqueue("tests.tasks.record", 2)  # a stream again, but no group (yet)
+        wait_until(lambda: lines(tmp_path / "ran.txt") == ["1", "2"], 30, "a job enqueued after the restart", runs.log)
+        assert {process.pid for process in runs.workers(supervisor)} == workers  # nobody was replaced
+        log = runs.log()
+        assert log.count("came back WITHOUT the data of queue(s) qrun:tests") == 1, log  # once, whoever noticed
+        assert "Traceback" not in log and "NOGROUP" not in log, log
+    finally:
+        runs.stop_all()
+        if restarted is not None:
+            restarted.stop()
+        server.stop()
