@@ -2,19 +2,28 @@
 
 Nothing here is used in production: it exists so ``qrun demo`` and the test suite run on
 a machine with no server installed. The server listens on 127.0.0.1 only, keeps its data
-in a temporary directory, and is stopped by pid.
+in a temporary directory, and is stopped by pid. It runs in a session of its own, so a
+Ctrl+C in the terminal reaches the program, not the server: the program stops its workers
+before the server. On Linux it is also killed by the kernel when the thread that started it
+ends (say the program was SIGKILLed), so it never outlives its owner; see
+:mod:`qrun.parent_watch`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 from .errors import ConfigurationError
+from .parent_watch import pdeathsig_preexec
 
 
 def find_server_binary() -> str:
@@ -46,6 +55,7 @@ class EmbeddedValkey:
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="qrun-valkey-"))
         self.appendonly = appendonly
         self.process: subprocess.Popen[bytes] | None = None
+        self.tied_to_parent = False  #: the kernel kills it when the thread that started it ends
 
     @property
     def url(self) -> str:
@@ -59,7 +69,14 @@ class EmbeddedValkey:
         ]
         if self.appendonly:
             command += ["--appendonly", "yes", "--appendfsync", "always"]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Tied to the starting thread's life (Linux): only the main thread lives as long as
+        # the program; a server started from another thread is stopped by stop() alone.
+        preexec = pdeathsig_preexec() if threading.current_thread() is threading.main_thread() else None
+        self.tied_to_parent = preexec is not None
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=preexec,
+            start_new_session=True,  # Ctrl+C is for the program, which stops what uses the server first
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -87,6 +104,17 @@ class EmbeddedValkey:
                 self.process.wait()
         self.process = None
         if self._own_dir and not keep_data:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def stop_orphaned(self) -> None:
+        """Called in a process forked after :meth:`start` once the process that started the
+        server died without stopping it: stop the server (unless the kernel already killed
+        it; then its pid may belong to another process by now) and remove its data."""
+        if self.process is not None and not self.tied_to_parent:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, signal.SIGTERM)  # not our child: nothing to wait for
+        self.process = None
+        if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def __enter__(self) -> EmbeddedValkey:
