@@ -24,6 +24,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from . import settings
 
 log = logging.getLogger(__name__)
@@ -143,5 +145,7 @@ class BatchWatcher:
                     left = 0
                     if rest:
                         self._release(rest)
-            except Exception:  # never let the thread die; the main thread deals with a lost server
+            except RedisError as error:  # the main thread reconnects; acks and jobs are kept for it
+                log.debug("batch watcher: server unavailable (%s); leaving it to the main thread", error)
+            except Exception:  # a bug: say so, but never let the thread die
                 log.exception("batch watcher: could not send acks or hand back jobs now")

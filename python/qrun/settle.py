@@ -15,7 +15,7 @@ from typing import Any
 from . import codec, scripts, settings
 from .backoff import retry_delay_s
 from .errors import Retry
-from .events import EventBatch, error_text
+from .hooks import Hooks, call
 from .queue import Queue
 from .task import Task
 
@@ -28,15 +28,13 @@ MAX_DEAD_FIELDS = 7_000
 Entry = tuple[Any, ...]
 
 
-def fail_attempt(
-    queue: Queue, task: Task[..., Any], entry: Entry, error: BaseException, events: EventBatch | None = None
-) -> None:
+def fail_attempt(queue: Queue, task: Task[..., Any], entry: Entry, error: BaseException, hooks: Hooks = ()) -> None:
     """Schedule the next attempt with backoff, or dead-letter the job once its retries are used."""
     _stream, entry_id, job_id, task_name, args, kwargs, attempt, enqueued_at = entry
-    if events is not None:
-        events.add("failed", queue.name, job_id, task_name, attempt, error=error_text(error))
+    if hooks:
+        call(hooks, "failed", queue.name, entry, error)
     if attempt > task.policy.retries:
-        dead_letter(queue, entry, f"failed {attempt} time{'s' if attempt != 1 else ''}; no retries left", error, events)
+        dead_letter(queue, entry, f"failed {attempt} time{'s' if attempt != 1 else ''}; no retries left", error, hooks)
         return
     if isinstance(error, Retry) and error.delay is not None:
         delay_s = error.delay
@@ -49,17 +47,15 @@ def fail_attempt(
     if not scripts.RETRY(queue.redis, keys, [settings.CONSUMER_GROUP, entry_id, due_ms, member]):
         log.warning("job %s (%s): its entry was settled elsewhere meanwhile; not retried here", job_id, task_name)
         return
-    if events is not None:
-        events.add("retrying", queue.name, job_id, task_name, attempt, delay_s=round(delay_s, 3))
+    if hooks:
+        call(hooks, "retrying", queue.name, entry, delay_s)
     log.warning(
         "job %s (%s) attempt %d failed: %s: %s; retrying in %.2fs",
         job_id, task_name, attempt, type(error).__name__, error, delay_s,
     )
 
 
-def dead_letter(
-    queue: Queue, entry: Entry, reason: str, error: BaseException | None, events: EventBatch | None = None
-) -> None:
+def dead_letter(queue: Queue, entry: Entry, reason: str, error: BaseException | None, hooks: Hooks = ()) -> None:
     """Move a decoded job to the dead stream with ``reason`` (and the error, if one)."""
     _stream, entry_id, job_id, task_name, args, kwargs, attempt, enqueued_at = entry
     args_json, kwargs_json = reencode(args, kwargs)
@@ -70,9 +66,8 @@ def dead_letter(
     if not move_to_dead(queue, entry_id, fields, reason, error):
         log.warning("job %s (%s): its entry was settled elsewhere meanwhile; not dead-lettered here", job_id, task_name)
         return
-    if events is not None:
-        events.add("dead", queue.name, job_id, task_name, attempt, reason=reason,
-                   error=error_text(error) if error else None)
+    if hooks:
+        call(hooks, "dead", queue.name, entry, reason, error)
     if (task := queue.tasks.get(task_name)) is not None and task.unique is not None:
         task.release_unique(job_id, args, kwargs)
     log.error("job %s (%s) dead-lettered: %s", job_id, task_name, reason, exc_info=error)

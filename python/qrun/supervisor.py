@@ -29,6 +29,7 @@ from . import settings
 from .checks import count_setting, seconds_setting
 from .errors import ConfigurationError, TimeLimitExceeded
 from .events import EventBatch
+from .hooks import hooks_for
 from .maintenance import LiveWorker, Maintenance
 from .presence import Presence, WorkerInfo
 from .queue import Queue
@@ -471,10 +472,11 @@ def settle_killed_job(queue: Queue, entry_id: str, limit_s: float) -> None:
     error = TimeLimitExceeded(f"killed after running past its time limit of {limit_s:g}s")
     task = queue.tasks.get(entry[3])
     events = EventBatch(queue.prefix) if queue.events else None
+    hooks = hooks_for(events)
     if task is None:
-        dead_letter(queue, entry, f"unknown task {entry[3]!r}: no imported queue declares it", error, events)
+        dead_letter(queue, entry, f"unknown task {entry[3]!r}: no imported queue declares it", error, hooks)
     else:
-        fail_attempt(queue, task, entry, error, events)
+        fail_attempt(queue, task, entry, error, hooks)
     if events is not None:
         events.publish(queue.redis)
 

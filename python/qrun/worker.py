@@ -25,6 +25,7 @@ from .batch import Batch, BatchWatcher
 from .checks import count_setting
 from .errors import ConfigurationError
 from .events import EventBatch
+from .hooks import JobHooks, call, hooks_for
 from .job import _current, _set_consumer
 from .queue import Queue
 from .settle import dead_letter, dead_letter_malformed, fail_attempt
@@ -76,6 +77,10 @@ class Worker:
         #: Where each stream's lifecycle events go (None: that queue publishes none).
         self._events: dict[bytes, EventBatch | None] = {
             stream: batches.get(queue.prefix) for stream, queue in self._by_stream.items()
+        }
+        #: The hooks each stream's jobs run with (qrun.hooks): one per feature that is on.
+        self._hooks: dict[bytes, tuple[JobHooks, ...]] = {
+            stream: hooks_for(events) for stream, events in self._events.items()
         }
         self._describe_jobs = True  # write each job into the slot (set per batch by _run_batch)
         self._shortest_visibility_s = min(queue.visibility_timeout_s for queue in self.queues)
@@ -279,16 +284,16 @@ class Worker:
         task = queue.tasks.get(task_name)
         if task is None:
             reason = f"unknown task {task_name!r}: no imported queue declares it"
-            dead_letter(queue, entry, reason, None, self._events[stream])
+            dead_letter(queue, entry, reason, None, self._hooks[stream])
             return
         limits = task.limits
-        events = self._events[stream]
+        hooks = self._hooks[stream]
         slot = self.slot
         may_be_slow = self._describe_jobs or limits.hard_s is not None
         described = slot is not None and may_be_slow
-        if events is not None:
-            events.add("started", queue.name, job_id, task_name, attempt)
-            if may_be_slow:  # a job that runs alone or may be killed: tell watchers now
+        if hooks:
+            call(hooks, "started", queue.name, entry)
+            if may_be_slow:  # a job that runs alone or may be killed: what hooks gathered leaves now
                 self._wire.send_ahead()
         if slot is not None:
             slot.running(self._queue_index[stream], entry_id.encode())
@@ -302,14 +307,14 @@ class Worker:
                 with soft_time_limit(limits.soft_s):
                     task.func(*args, **kwargs)
         except Exception as error:  # the job's failure, never the worker's
-            fail_attempt(queue, task, entry, error, events)
+            fail_attempt(queue, task, entry, error, hooks)
         else:
             after = None
             if task.unique is not None:  # freed once the ack is confirmed, not before
                 after = partial(task.release_unique, job_id, args, kwargs)
             self._wire.ack_later(stream, entry_id, after)
-            if events is not None:
-                events.add("succeeded", queue.name, job_id, task_name, attempt)
+            if hooks:
+                call(hooks, "succeeded", queue.name, entry)
         finally:
             _current.reset(token)
             self.jobs_done += 1

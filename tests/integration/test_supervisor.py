@@ -276,7 +276,7 @@ def test_hup_reloads_the_app_code_into_new_workers(
     producer.enqueue("hupapp.mark", 2)
     wait_until(lambda: _marker(tmp_path)[:2] == ["v2", "2"], 10, "v2 to run job 2", runs.log)
     assert _marker(tmp_path)[2] == str(new)
-    assert "reloading: new workers on hupapp" in runs.log()
+    assert "reloading: new workers on qrun:hupapp" in runs.log()
     assert "reload failed" not in runs.log()
 
 

@@ -14,6 +14,7 @@ from redis.exceptions import ConnectionError
 import qrun
 from qrun import settings
 from qrun.embedded import EmbeddedValkey
+from qrun.maintenance import Maintenance
 from qrun.worker import Worker
 from tests import tasks
 from tests.supervisors import Supervisors, lines, wait_until
@@ -117,6 +118,9 @@ def test_a_server_that_restarts_empty_gets_its_groups_back_and_the_same_workers_
         supervisor = runs.start("--workers", "2")
         workers = {process.pid for process in runs.wait_for_count(supervisor, 2)}
         wait_until(lambda: lines(tmp_path / "ran.txt") == ["1"], 20, "the first job", runs.log)
+        with redis.Redis.from_url(server.url) as client:  # both booted and reading (a booting one may fail)
+            wait_until(lambda: len(client.xinfo_consumers(tasks.queue.keys.stream, settings.CONSUMER_GROUP)) == 2,
+                       20, "both workers to read", runs.log)
         server.stop(kill=True, keep_data=False)  # SIGKILL, and its (empty) data dir goes too
         restarted = EmbeddedValkey(port=server.port).start()
         with qrun.Queue(tasks.queue.name, restarted.url) as producer:
@@ -128,6 +132,32 @@ def test_a_server_that_restarts_empty_gets_its_groups_back_and_the_same_workers_
         assert "Traceback" not in log and "NOGROUP" not in log, log
     finally:
         runs.stop_all()
+        if restarted is not None:
+            restarted.stop()
+        server.stop()
+
+
+def test_the_maintenance_thread_notices_a_restart_that_lost_the_data_and_recreates_the_group(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = EmbeddedValkey().start()
+    restarted: EmbeddedValkey | None = None
+    try:
+        with qrun.Queue("restarts", server.url) as queue:
+            queue.ensure_group()
+            keeper = Maintenance([queue])
+            keeper.check_server()  # remembers the run id
+            server.stop(kill=True)
+            restarted = EmbeddedValkey(port=server.port).start()
+            queue.close()
+            with caplog.at_level("ERROR", logger="qrun.recovery"):
+                keeper.check_server()
+                keeper.check_server()  # same run id now: nothing more to say
+            groups = queue.redis.xinfo_groups(queue.keys.stream)
+        assert [group["name"] for group in groups] in ([b"workers"], ["workers"])
+        assert caplog.text.count("came back WITHOUT the data of queue(s) qrun:restarts") == 1
+        assert "it restarted: run id" in caplog.text
+    finally:
         if restarted is not None:
             restarted.stop()
         server.stop()

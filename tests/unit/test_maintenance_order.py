@@ -46,6 +46,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         seen.append("claim" if not options.get("consumer") else "sweep")
         return recovery.Reclaimed()
 
+    monkeypatch.setattr(Maintenance, "check_server", lambda self: None)  # no server here
     monkeypatch.setattr(maintenance.recovery, "extend_visibility", extend)
     monkeypatch.setattr(maintenance.recovery, "reclaim", reclaim)
     monkeypatch.setattr(maintenance.recovery, "trim_dead", lambda queue: 0)
