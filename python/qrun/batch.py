@@ -8,23 +8,27 @@ at a time. Two things must not wait behind a job that turns out slow:
 - the acks of the jobs already finished: a worker killed during the slow job would
   otherwise hand them back and they would all run again.
 
-The job runs on the worker's main thread, so a :class:`BatchWatcher` thread does both while
-it runs. Who runs and who hands back a job is settled by :class:`Batch`: a deque from which
-the main thread takes the next job and the watcher takes the whole rest, each with atomic
-``popleft``/``pop`` calls, so a job is either started or handed back, never both, without a
-lock on the hot path.
+The worker cannot notice while it runs the job, and a thread of its own would cost every
+batch a wake-up and a GIL hand-off. So the supervisor watches: its :class:`LongJobWatcher`
+thread reads each worker's slot every ``tick_s`` (the entry it started last, written once
+per job), and when one job has been running for ``cut_after_s`` of its own time (time the
+process sat waiting for a CPU does not count: Linux schedstat), it sends the worker
+``SIGUSR1``. The worker's handler runs on its main thread, between two bytecodes of the
+job: it takes the unstarted rest of the :class:`Batch`, sends the acks it owes and hands
+the rest back, all on a connection of its own. The main thread then finds the batch empty.
+Handler and loop run on one thread, so a job is started or handed back, never both.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
-
-from redis.exceptions import RedisError
 
 from . import settings
 
@@ -32,21 +36,26 @@ log = logging.getLogger(__name__)
 
 Entry = tuple[Any, ...]
 
+#: The signal the supervisor sends a worker whose job runs long.
+LONG_JOB_SIGNAL = signal.SIGUSR1
+
 
 class Batch:
-    """The jobs of one read, handed out one at a time: ``for job in batch`` starts them in
-    order; :meth:`cut` takes every job not started yet (from any thread)."""
+    """The jobs of one read. The worker's main thread starts them in order, each taken with
+    ``batch.jobs.popleft()`` (or ``for job in batch``); :meth:`cut` takes every job not
+    started yet. Each take is one atomic deque call, so a job goes to one side only, even
+    if the cut runs on another thread."""
 
-    __slots__ = ("_jobs", "started_at", "cut_count")
+    __slots__ = ("jobs", "started_at", "cut_count")
 
     def __init__(self, jobs: list[Entry]) -> None:
-        self._jobs = deque(jobs)
+        self.jobs = deque(jobs)
         self.started_at = time.perf_counter()
-        #: jobs taken back by :meth:`cut` (by either thread)
+        #: jobs taken back by :meth:`cut`
         self.cut_count = 0
 
     def __iter__(self) -> Iterator[Entry]:
-        take = self._jobs.popleft
+        take = self.jobs.popleft
         while True:
             try:
                 yield take()  # atomic: a job taken here can no longer be cut
@@ -54,12 +63,12 @@ class Batch:
                 return
 
     def __len__(self) -> int:
-        return len(self._jobs)
+        return len(self.jobs)
 
     def cut(self) -> list[Entry]:
         """Take every job not started yet, in order; each one is now the caller's to hand back."""
         rest: list[Entry] = []
-        take = self._jobs.pop
+        take = self.jobs.pop
         while True:
             try:
                 rest.append(take())  # atomic per job: the main thread cannot start it any more
@@ -70,82 +79,82 @@ class Batch:
         return rest
 
 
-class BatchWatcher:
-    """A daemon thread of the worker that looks at the running batch every ``tick_s``.
+class LongJobWatcher:
+    """The supervisor's thread that tells workers when their current job runs long.
 
-    It acts only when one job has run a whole tick (no job of the batch started since its
-    last look); while jobs keep finishing it does nothing and costs nothing but its wake-up.
-
-    - It sends the acks (and events) owed (``flush``), so a kill during that job reruns at
-      most that job: the ones finished before it are acked.
-    - Once the batch has run longer than ``cut_after_s`` (twice the work a batch is sized
-      to), it cuts the unstarted rest and hands it back (``release``) so idle workers take it.
-
-    It sleeps on an event while the worker is idle or runs one job at a time, so an idle
-    worker pays nothing; :meth:`watch` costs the main thread an attribute write per batch.
+    ``workers()`` returns ``(pid, progress)`` for each live worker, where ``progress`` is
+    what its slot says (the count of jobs it started: changes with every job; None between
+    batches). A worker
+    is signalled once per job, and only when the job has run ``cut_after_s`` of the
+    worker's own time: a worker preempted on a busy machine is not mistaken for a slow job.
+    Costs the workers nothing; costs the supervisor one slot read per worker per tick.
     """
 
     def __init__(
         self,
-        release: Callable[[list[Entry]], None],
-        flush: Callable[[], None],
+        workers: Callable[[], Sequence[tuple[int, object]]],
         *,
-        tick_s: float = settings.BATCH_WORK_S,
+        tick_s: float = 2 * settings.BATCH_WORK_S,
         cut_after_s: float = 2 * settings.BATCH_WORK_S,
+        signum: int = LONG_JOB_SIGNAL,
     ) -> None:
-        self._release = release
-        self._flush = flush
+        self._workers = workers
         self.tick_s = tick_s
         self.cut_after_s = cut_after_s
-        self._batch: Batch | None = None
-        self._wake = threading.Event()
-        self._stopped = False
-        self._thread = threading.Thread(target=self._loop, name="qrun-batch-watcher", daemon=True)
+        self.signum = signum
+        #: pid -> (progress, wall and CPU-wait seconds when first seen, signalled)
+        self._seen: dict[int, tuple[object, float, float, bool]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="qrun-long-jobs", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stopped = True
-        self._batch = None
-        self._wake.set()
+        self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
 
-    def watch(self, batch: Batch | None) -> None:
-        """The batch the main thread runs now (None: none, or one not worth watching)."""
-        self._batch = batch
-        if batch is not None and not self._wake.is_set():
-            self._wake.set()
-
     def _loop(self) -> None:
-        watched: Batch | None = None
-        left = -1
-        while not self._stopped:
-            batch = self._batch
-            if batch is None:
-                self._wake.clear()
-                if self._batch is None and not self._stopped:  # re-check: watch() may have run meanwhile
-                    self._wake.wait()
-                continue
-            if batch is not watched:
-                watched, left = batch, len(batch)
-            time.sleep(self.tick_s)
-            if self._batch is not batch:
-                continue  # that batch ended (its acks went with the next read)
-            if len(batch) != left:
-                left = len(batch)  # jobs keep finishing: the main thread sends the acks itself
-                continue
-            # The same job has run a whole tick: send what is owed and, once the batch is
-            # past its threshold, hand back the rest for idle workers.
+        while not self._stop.wait(self.tick_s):
             try:
-                self._flush()
-                if left and time.perf_counter() - batch.started_at > self.cut_after_s:
-                    rest = batch.cut()
-                    left = 0
-                    if rest:
-                        self._release(rest)
-            except RedisError as error:  # the main thread reconnects; acks and jobs are kept for it
-                log.debug("batch watcher: server unavailable (%s); leaving it to the main thread", error)
-            except Exception:  # a bug: say so, but never let the thread die
-                log.exception("batch watcher: could not send acks or hand back jobs now")
+                self.look()
+            except Exception:  # never let the thread die
+                log.exception("long-job watcher: unexpected error; continuing")
+
+    def look(self) -> None:
+        """One pass over the workers (the thread calls it every tick)."""
+        now = time.perf_counter()
+        alive = set()
+        for pid, running in self._workers():
+            alive.add(pid)
+            seen = self._seen.get(pid)
+            if running is None:
+                self._seen.pop(pid, None)
+                continue
+            if seen is None or seen[0] != running:  # a new job since the last look
+                self._seen[pid] = (running, now, waited_s(pid), False)
+                continue
+            _running, since, waited_since, signalled = seen
+            if signalled or now - since < self.cut_after_s:
+                continue
+            ran_s = (now - since) - (waited_s(pid) - waited_since)
+            if ran_s >= self.cut_after_s:
+                self._seen[pid] = (running, since, waited_since, True)
+                try:
+                    os.kill(pid, self.signum)
+                except ProcessLookupError:
+                    pass
+        for pid in list(self._seen):
+            if pid not in alive:
+                del self._seen[pid]
+
+
+def waited_s(pid: int) -> float:
+    """Seconds process ``pid`` (its main thread) sat runnable but waiting for a CPU, from
+    Linux schedstat; 0.0 where the kernel does not say."""
+    try:
+        with open(f"/proc/{pid}/schedstat", "rb") as stat:
+            return int(stat.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0

@@ -38,10 +38,10 @@ READ_TIMEOUT_MARGIN_S = 10.0
 #: Most entries one worker fetches at once; it starts at 1 and grows only while jobs are fast.
 MAX_PREFETCH = 512
 
-#: A finished job's ack leaves the worker (written to its socket, the reply read later) at
-#: most about this long after the job, while jobs keep finishing; while one job runs long,
-#: the batch watcher sends the acks owed within BATCH_WORK_S. So a worker killed mid-batch
-#: reruns the job it was running plus at most the jobs that finished in that window.
+#: A finished job's ack leaves the worker (written to its socket, the reply read later)
+#: within about this much of the worker's running time, while jobs keep finishing; when one
+#: job runs long, the long-job handler sends the acks owed at once. So a worker killed
+#: mid-batch reruns the job it was running plus at most the jobs finished in that window.
 ACK_WINDOW_S = 0.001
 
 #: A batch whose jobs ran faster than this on average lets the next read fetch more.

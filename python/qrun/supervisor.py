@@ -30,6 +30,7 @@ from .checks import count_setting, seconds_setting
 from .errors import ConfigurationError, TimeLimitExceeded
 from .events import EventBatch
 from .hooks import hooks_for
+from .batch import LongJobWatcher
 from .maintenance import LiveWorker, Maintenance
 from .presence import Presence, WorkerInfo
 from .queue import Queue
@@ -103,6 +104,7 @@ class Supervisor:
         self._new_worker(self.queues)  # validates the queues and limits before any fork
         self.slots = SlotTable(MAX_WORKERS)
         self.maintenance = Maintenance(self.queues, live_workers=self.live_workers, beat=self.beat_presence)
+        self.long_jobs = LongJobWatcher(self.running_jobs)
         self._presence: list[Presence] = []
         self.exit_status = 0
         self._workers: dict[int, WorkerProcess] = {}
@@ -143,6 +145,7 @@ class Supervisor:
         ]
         self.keep_worker_count()
         self.maintenance.start()
+        self.long_jobs.start()
         try:
             while self._running:
                 self.wait_for_signals(timeout_s=0.25)
@@ -151,6 +154,7 @@ class Supervisor:
                 self.check_burst_done()
                 self.keep_worker_count()
         finally:
+            self.long_jobs.stop()
             self.stop_workers()
             self.maintenance.stop()
             self.maintenance.final_pass(self._killed_while_stopping)
@@ -188,7 +192,7 @@ class Supervisor:
                 queue = record.queues[view.queue_index]
                 record.timed_out = (queue, view.entry_id, limit_s)
                 self._kill(record, f"job {view.job_id} ({view.task}) ran past its time limit of {limit_s:g}s")
-            elif not view.busy and now - view.last_poll > self.hung_worker_s:
+            elif not view.busy and view.last_poll and now - view.last_poll > self.hung_worker_s:
                 self._kill(record, f"it has not polled the server for {now - view.last_poll:.0f}s (hung?)")
 
     def reap_workers(self) -> None:
@@ -237,6 +241,14 @@ class Supervisor:
             if not record.killed_for and self.slots.read(record.slot).pid == record.pid:
                 workers.append(LiveWorker(record.queues, record.consumer))
         return workers
+
+    def running_jobs(self) -> list[tuple[int, int | None]]:
+        """(pid, jobs started so far, None between batches) of each live worker, for the
+        long-job watcher (its thread calls this: it reads a copy of the worker table)."""
+        return [
+            (record.pid, self.slots.progress(record.slot))
+            for record in list(self._workers.values()) if not record.killed_for
+        ]
 
     def beat_presence(self) -> None:
         """Tell `qrun workers` who is alive: this supervisor and what each worker is doing."""
@@ -298,9 +310,9 @@ class Supervisor:
 
     def _on_worker_exit(self, record: WorkerProcess, status: int) -> None:
         view = self.slots.read(record.slot)
-        self.slots.give_back(record.slot)
         self._recover_jobs_of(record, view)
         described = describe_exit(status, oom_killed=self._oom_killed(status), job=self._running_job(record, view))
+        self.slots.give_back(record.slot)
         booted = view.pid == record.pid
         if not booted and os.WIFEXITED(status) and os.WEXITSTATUS(status) == settings.EXIT_BOOT_FAILED:
             log.error("worker %d could not boot (%s); stopping instead of respawning", record.pid, described)
@@ -331,16 +343,17 @@ class Supervisor:
         rose, self._oom_kills = count > self._oom_kills, count
         return rose
 
-    @staticmethod
-    def _running_job(record: WorkerProcess, view: SlotView) -> str:
+    def _running_job(self, record: WorkerProcess, view: SlotView) -> str:
         """'job <id> (<task>)' of the job it started last, or 'entry <id> of queue <name>'
         when that job was not described in the slot (a fast batch); '' between batches."""
-        if view.pid != record.pid or not view.running_entry_id:
+        started = self.slots.running(record.slot) if view.pid == record.pid else None
+        if started is None:
             return ""
-        if view.entry_id == view.running_entry_id and view.job_id:
+        queue_index, entry_id = started
+        if view.entry_id == entry_id and view.job_id:
             return f"job {view.job_id} ({view.task})"
-        if 0 <= view.running_queue_index < len(record.queues):
-            return f"entry {view.running_entry_id} of queue {record.queues[view.running_queue_index].name}"
+        if 0 <= queue_index < len(record.queues):
+            return f"entry {entry_id} of queue {record.queues[queue_index].name}"
         return ""
 
     def _recover_jobs_of(self, record: WorkerProcess, view: SlotView) -> None:
@@ -351,8 +364,9 @@ class Supervisor:
             queue, entry_id, limit_s = record.timed_out
             self.maintenance.request(partial(settle_killed_job, queue, entry_id, limit_s))
         running = None
-        if view.pid == record.pid and view.running_entry_id and 0 <= view.running_queue_index < len(record.queues):
-            running = (record.queues[view.running_queue_index].keys.stream, view.running_entry_id)
+        started = self.slots.running(record.slot) if view.pid == record.pid else None
+        if started is not None and 0 <= started[0] < len(record.queues):
+            running = (record.queues[started[0]].keys.stream, started[1])
         self.maintenance.worker_died(record.consumer, running)
 
     # -- signals: stopping, reloading, scaling ----------------------------------------------

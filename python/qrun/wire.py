@@ -4,11 +4,11 @@ A worker talks to the server in one round trip per batch: the acks of the jobs i
 and the events it gathered are packed in front of the next blocking ``XREADGROUP`` and sent
 as one write. This module owns that conversation, so :mod:`qrun.worker` only runs jobs:
 
-- **acks** wait in a deque until they are sent; they are forgotten only once the server
-  confirmed them (``ack.lua`` is idempotent, so sending one twice is harmless). Two threads
-  may send them: the worker's main thread with its next read, and its batch watcher
-  (:mod:`qrun.batch`) on the pooled client while a slow job runs, so a kill during that job
-  does not lose (and rerun) the jobs finished before it;
+- **acks** are owed per stream until the server confirmed them (``ack.lua`` is idempotent,
+  so sending one twice is harmless). The main thread sends them with its next read, and
+  ahead of it, without waiting for the reply, every ACK_WINDOW_S of work; the long-job
+  handler (:mod:`qrun.batch`) sends a copy on the urgent connection when one job runs long.
+  So a kill does not take along (and rerun) the jobs finished before it;
 - **replies** of commands sent ahead without waiting (events of a job that may run long) are
   read before the next reply, so the connection stays in step;
 - **handing back**: fetched jobs the worker will not start go to the end of their streams,
@@ -39,8 +39,8 @@ log = logging.getLogger("qrun.worker")
 
 Entry = tuple[Any, ...]
 
-#: (stream, entry id, what to do once the ack is confirmed or None)
-Ack = tuple[bytes, str, Callable[[], None] | None]
+#: acks taken to send: entry ids per stream, and what to run once they are confirmed
+Owed = tuple[dict[bytes, list[str]], list[Callable[[], None]]]
 
 
 def _is_nogroup(error: BaseException) -> bool:
@@ -58,14 +58,17 @@ class Wire:
         #: after a reconnect: first read back what this worker still holds (id 0, not >)
         self.read_own_pending = False
         self._events = [batch for batch in {id(b): b for b in events.values() if b is not None}.values()]
-        self._acks: deque[Ack] = deque()
-        self._after_acks = False  # an ack owed has an after-action: confirm it before blocking
-        self._unreleased: deque[Entry] = deque()  # cut by the watcher, hand-back failed: retried here
+        #: entry ids owed an ack, per stream; the dict stays, so the worker may hold it and
+        #: append directly (``wire.acks[stream].append(entry_id)``); taking swaps the lists
+        self.acks: dict[bytes, list[str]] = {stream: [] for stream in self.by_stream}
+        self._after: list[Callable[[], None]] = []  # run once those acks are confirmed
+        self._unreleased: deque[Entry] = deque()  # cut by the long-job handler, hand-back failed: retried here
         #: commands sent ahead whose replies are still unread: (ack commands, their acks, event commands)
-        self._sent: list[tuple[list[bytes], list[Ack], int]] = []
+        self._sent: list[tuple[list[bytes], Owed, int]] = []
         self._read_order = list(self.by_stream)
         self._connection: Any = None
-        self._side = self.queues[0].redis  # pooled, thread-safe: the batch watcher's client
+        self._urgent: Any = None  # the long-job handler's own connection, made on first use
+        self._side = self.queues[0].redis  # pooled client for the odd command off the hot path
 
     # -- connection ------------------------------------------------------------------------
 
@@ -76,9 +79,10 @@ class Wire:
         self._connection.connect()
 
     def close(self) -> None:
-        if self._connection is not None:
-            self._connection.disconnect()
-            self._connection = None
+        for connection in (self._connection, self._urgent):
+            if connection is not None:
+                connection.disconnect()
+        self._connection = self._urgent = None
 
     def reconnect(self, error: Exception, keep_trying: Callable[[], bool], polled: Callable[[], None]) -> None:
         """Wait for the server with capped, jittered backoff; log once per outage.
@@ -110,50 +114,52 @@ class Wire:
             return
 
     # -- acks ------------------------------------------------------------------------------
+    #
+    # Only the main thread changes the acks owed: it appends, and takes them all by swapping
+    # in empty ones. The long-job handler sends a copy of what is owed without taking it (an ack
+    # is idempotent); the main thread sends and confirms them again with its next round trip.
 
-    def ack_later(self, stream: bytes, entry_id: str, after: Callable[[], None] | None = None) -> None:
-        """A job finished: ack it with the next round trip (or the watcher's flush)."""
-        self._acks.append((stream, entry_id, after))
-        if after is not None:
-            self._after_acks = True
+    def ack_later(self, stream: bytes, entry_id: str) -> None:
+        """A job finished: ack it with the next round trip (sent ahead within ACK_WINDOW_S).
+        The worker's hot path appends to ``acks[stream]`` itself."""
+        self.acks[stream].append(entry_id)
+
+    def ack_later_then(self, stream: bytes, entry_id: str, after: Callable[[], None]) -> None:
+        """Ack later, and run ``after`` once the server confirmed the ack (and before the
+        next blocking read): a unique job frees its claim only then."""
+        self.ack_later(stream, entry_id)
+        self._after.append(after)
 
     @property
     def owes_acks(self) -> int:
-        return len(self._acks)
+        return sum(len(ids) for ids in self.acks.values())
 
-    def _take_acks(self) -> list[Ack]:
-        """Every ack not sent yet; atomic per ack, so two senders never send the same one."""
-        taken: list[Ack] = []
-        take = self._acks.popleft
-        try:
-            while True:
-                taken.append(take())
-        except IndexError:
-            return taken
+    def _take_acks(self) -> Owed:
+        acks = self.acks
+        taken = {stream: ids for stream, ids in acks.items() if ids}
+        for stream in taken:
+            acks[stream] = []
+        after, self._after = self._after, []
+        return taken, after
 
-    def _give_back_acks(self, taken: list[Ack]) -> None:
+    def _give_back_acks(self, taken: Owed) -> None:
         """Unconfirmed: they go out again with the next round trip."""
-        self._acks.extendleft(reversed(taken))
+        acks, after = taken
+        for stream, ids in acks.items():
+            self.acks[stream][:0] = ids
+        self._after[:0] = after
 
-    @staticmethod
-    def _by_stream(taken: list[Ack]) -> dict[bytes, list[str]]:
-        grouped: dict[bytes, list[str]] = {}
-        for stream, entry_id, _after in taken:
-            grouped.setdefault(stream, []).append(entry_id)
-        return grouped
-
-    def _ack_commands(self, taken: list[Ack]) -> list[bytes]:
+    def _ack_commands(self, taken: Owed) -> list[bytes]:
         group = settings.CONSUMER_GROUP.encode()
         return [
             self._pack(b"EVALSHA", scripts.ACK.sha, 2, stream, self.by_stream[stream].keys.stats, group, *ids)
-            for stream, ids in self._by_stream(taken).items()
+            for stream, ids in taken[0].items() if ids
         ]
 
     @staticmethod
-    def _confirmed(taken: list[Ack]) -> None:
-        for _stream, _entry_id, after in taken:
-            if after is not None:
-                after()
+    def _confirmed(taken: Owed) -> None:
+        for after in taken[1]:
+            after()
 
     def flush(self) -> None:
         """Send every ack and event owed on the worker's connection and wait for the replies."""
@@ -200,29 +206,53 @@ class Wire:
         if first_error is not None:
             raise first_error
 
-    def flush_from_watcher(self) -> None:
-        """The batch watcher's flush, on the pooled client while the main thread runs a job."""
-        taken = self._take_acks()
-        if taken:
-            group = settings.CONSUMER_GROUP
-            grouped = list(self._by_stream(taken).items())
-            calls = [
-                (scripts.ACK, [stream.decode(), self.by_stream[stream].keys.stats], [group, *ids])
-                for stream, ids in grouped
-            ]
-            try:
-                replies = scripts.run_pipelined(self._side, calls)
-            except BaseException:
-                self._give_back_acks(taken)
-                raise
-            failed = {stream for (stream, _ids), reply in zip(grouped, replies)
-                      if isinstance(reply, Exception) and not _is_nogroup(reply)}
-            if failed:  # the main thread sends them again and deals with the error
-                self._give_back_acks([ack for ack in taken if ack[0] in failed])
-            self._confirmed([ack for ack in taken if ack[0] not in failed])
-        for batch in self._events:
-            if len(batch):
-                batch.publish(self._side)
+    def urgent_flush_and_release(self, rest: list[Entry]) -> None:
+        """For the long-job handler, on the urgent connection (the main one may be mid-
+        command): send a copy of the acks owed (the main thread still sends and confirms
+        them with its next read), the events gathered, and hand ``rest`` back. If the server
+        is away, ``rest`` is kept and handed back before the next read."""
+        try:
+            for stream, ids in [(stream, ids[:]) for stream, ids in list(self.acks.items()) if ids]:
+                queue = self.by_stream[stream]
+                self._urgent_script(scripts.ACK, [stream, queue.keys.stats.encode()], [settings.CONSUMER_GROUP, *ids])
+            for batch in self._events:
+                for command in batch.commands():
+                    self._urgent_script(scripts.PUBLISH_EVENTS, [], list(command[3:]))
+        except (ConnectionError, TimeoutError, OSError) as error:
+            log.debug("worker %d: urgent acks not sent (%s); they go with the next read", os.getpid(), error)
+        except ResponseError as error:
+            log.debug("worker %d: urgent ack refused (%s); the next read sends it again", os.getpid(), error)
+        if not rest:
+            return
+        try:
+            by_stream: dict[bytes, list[str]] = {}
+            for job in rest:
+                by_stream.setdefault(job[0], []).append(job[1])
+            for stream, ids in by_stream.items():
+                queue = self.by_stream[stream]
+                keys = [stream, queue.keys.dead.encode(), queue.keys.stats.encode()]
+                self._urgent_script(scripts.RELEASE, keys, [settings.CONSUMER_GROUP, *ids])
+            log.debug("worker %d handed back %d job(s) waiting behind a long job", os.getpid(), len(rest))
+        except (RedisError, OSError) as error:
+            self._unreleased.extend(rest)
+            log.warning("worker %d could not hand back %d job(s) yet (%s); retrying", os.getpid(), len(rest), error)
+
+    def _urgent_script(self, script: scripts.Script, keys: list[bytes], args: list[Any]) -> Any:
+        """Run one script on the urgent connection, loading it once if the server lost it."""
+        connection = self._urgent
+        if connection is None:
+            connection = self._urgent = make_raw_connection(self._side)
+        try:
+            connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            return connection.read_response()
+        except NoScriptError:
+            connection.send_command("SCRIPT", "LOAD", script.source)
+            connection.read_response()
+            connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            return connection.read_response()
+        except (ConnectionError, TimeoutError, OSError):
+            connection.disconnect()  # reconnects on its next use
+            raise
 
     # -- events ----------------------------------------------------------------------------
 
@@ -251,11 +281,13 @@ class Wire:
         blocking read: a worker killed while it blocks must not leave claims behind.
         """
         self.retry_unreleased()
-        if self._after_acks:
-            self._after_acks = False
+        if self._after:
             self.flush()
         reading_own = self.read_own_pending
-        finished = {ack[1] for ack in self._acks} | {ack[1] for sent in self._sent for ack in sent[1]} if reading_own else set()
+        finished: set[str] = set()
+        if reading_own:
+            for owed in [self.acks, *(sent[1][0] for sent in self._sent)]:
+                finished.update(entry_id for ids in owed.values() for entry_id in ids)
         self._read_sent()
         taken = self._take_acks()
         commands = self._ack_commands(taken)

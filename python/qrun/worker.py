@@ -21,7 +21,7 @@ import psutil
 from redis.exceptions import ConnectionError, RedisError, TimeoutError
 
 from . import settings
-from .batch import Batch, BatchWatcher
+from .batch import LONG_JOB_SIGNAL, Batch, waited_s
 from .checks import count_setting
 from .errors import ConfigurationError
 from .events import EventBatch
@@ -89,9 +89,14 @@ class Worker:
         self._next_memory_check = 0.0
         self._stopping = False
         self._prefetch = 1
+        self._ack_every = 1  # jobs per ACK_WINDOW_S of work, judged by the last batch
+        self._started = 0  # jobs started, for the slot (jobs_done counts those that ran)
+        self._waited_before = 0.0  # seconds this process had waited for a CPU, when last read
         self._parent_pid = 0
         self.wire: Wire | None = None
-        self._watcher: BatchWatcher | None = None
+        self._batch: Batch | None = None  # the batch being run, for the long-job handler
+        self._acks: dict[bytes, list[str]] = {}  # the wire's acks owed, appended to per job
+        self._in_long_job_handler = False
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -104,8 +109,7 @@ class Worker:
             queue.ensure_group()
         self.wire = Wire(self.queues, self._events, self.read_block_ms)
         self.wire.connect(self.consumer)
-        self._watcher = BatchWatcher(self.wire.release_or_keep, self.wire.flush_from_watcher)
-        self._watcher.start()
+        self._acks = self.wire.acks
         self._parent_pid = os.getppid()
         if self.slot is not None:  # booted: from now on an exit is not a boot failure
             self.slot.booted(os.getpid())
@@ -118,6 +122,23 @@ class Worker:
     def request_stop(self) -> None:
         """Finish the jobs already fetched, settle them, then leave :meth:`run`."""
         self._stopping = True
+
+    def on_long_job(self, _signum: int = 0, _frame: object = None) -> None:
+        """The supervisor's long-job watcher says the running job has run long (SIGUSR1):
+        take the unstarted rest of the batch, send the acks owed and hand the rest back now,
+        on the wire's urgent connection, so idle workers take it while this job goes on.
+        Runs on the main thread, between two bytecodes of the job (qrun.batch)."""
+        if self._in_long_job_handler or self.wire is None:
+            return
+        self._in_long_job_handler = True
+        try:
+            batch = self._batch
+            rest = batch.cut() if batch is not None else []
+            self.wire.urgent_flush_and_release(rest)
+        except Exception:  # never into the job: it is not the job's failure
+            log.exception("worker %d could not act on a long job now", os.getpid())
+        finally:
+            self._in_long_job_handler = False
 
     def run(self) -> None:
         """Fetch, run and settle jobs until :meth:`request_stop` is called (or it is time to
@@ -181,8 +202,6 @@ class Worker:
     def _settle_before_leaving(self) -> None:
         """Ack what finished even when the loop ended on an error (a lost connection, a task
         that called sys.exit()), so only the jobs that did not finish stay pending."""
-        if self._watcher is not None:
-            self._watcher.stop()  # nothing acts on the batch or the acks behind our back any more
         wire = self.wire
         if wire is None:
             return
@@ -195,10 +214,7 @@ class Worker:
             self.close()
 
     def close(self) -> None:
-        """Stop the batch watcher and close the worker's own connection (the queues' clients
-        belong to their owners)."""
-        if self._watcher is not None:
-            self._watcher.stop()
+        """Close the worker's own connections (the queues' clients belong to their owners)."""
         if self.wire is not None:
             self.wire.close()
 
@@ -219,7 +235,7 @@ class Worker:
         """Run a fetched batch; hand back what is left if it runs long or a stop is requested.
 
         Prefetch is sized from the last batch, so it holds about BATCH_WORK_S of work. When a
-        job turns slow mid-batch, the batch watcher hands the unstarted rest back while that
+        job turns slow mid-batch, the long-job handler hands the unstarted rest back while that
         job still runs, so idle workers take it; on SIGTERM the rest goes back after the
         current job.
         """
@@ -228,50 +244,85 @@ class Worker:
             wire.release(jobs)
             return
         batch = Batch(jobs)
+        cpu_started = time.thread_time()
         # A minimal read (one entry per stream) is never cut short: handing back the other
         # queue's job would starve it behind this queue's slow ones.
         may_cut = self._read_count() > 1
         budget_s = 2 * settings.BATCH_WORK_S
-        # The slot tells the supervisor this worker is busy; each job is described in it (with
-        # its hard deadline) only when it runs alone or has a hard limit, so fast batches pay
-        # two slot writes per batch, plus the running entry per job.
+        # The slot tells the supervisor this worker is busy and which entries it runs (one
+        # write per batch, then one integer per job: how many it has started); a job is
+        # described in it (with its hard deadline) only when it runs alone or has a hard
+        # limit.
         self._describe_jobs = len(jobs) == 1
-        if self.slot is not None:
-            self.slot.busy(self.jobs_done)
-        watcher = self._watcher if may_cut and len(jobs) > 1 else None
-        if watcher is not None:
-            watcher.watch(batch)
-        acks_sent_at = batch.started_at
+        slot = self.slot
+        started = self._started
+        progress: Any = _NO_SLOT
+        at = 0
+        if slot is not None:
+            slot.busy(self.jobs_done)
+            queue_indexes = bytes(self._queue_index[job[0]] for job in jobs) if len(self._by_stream) > 1 else None
+            slot.batch_began(started, [job[1] for job in jobs], queue_indexes)
+            progress, at = slot.ints, slot.started_at
+        if may_cut:
+            self._batch = batch  # the long-job handler may hand back the rest while a job runs
+        # Under a supervisor, its long-job watcher decides when a batch has waited long enough
+        # (counting only time the worker ran, not time it waited for a CPU); a worker on its
+        # own (in-process) judges by the wall clock after each job.
+        cut_itself = may_cut and slot is None
+        ack_every = countdown = self._ack_every
+        batch_started = batch.started_at
+        left = batch.jobs
+        take = left.popleft
         try:
-            for job in batch:
+            while True:
+                try:
+                    job = take()  # atomic: once taken here, it is this job the handler cannot hand back
+                except IndexError:
+                    break
+                started += 1
+                progress[at] = started
                 try:
                     self._perform(job)
                 except BaseException:  # sys.exit() in a task, or the server gone mid-settle
                     wire.release_quietly(batch.cut())
                     raise
-                if not len(batch):
+                if not left:
                     break
-                now = time.perf_counter()
-                if now - acks_sent_at > settings.ACK_WINDOW_S:  # a kill must not take them along
+                countdown -= 1
+                if not countdown:  # about ACK_WINDOW_S of work done: its acks leave now, unanswered
                     wire.send_ahead()
-                    acks_sent_at = now
-                elapsed_s = now - batch.started_at
+                    countdown = ack_every
+                elapsed_s = time.perf_counter() - batch_started
                 if (
                     self._stopping
-                    or (may_cut and elapsed_s > budget_s)
+                    or (cut_itself and elapsed_s > budget_s)
                     or elapsed_s > self._shortest_visibility_s / 2  # the rest may be reclaimed soon: never run twice
                 ):
                     wire.release(batch.cut())
         finally:
-            if watcher is not None:
-                watcher.watch(None)
-            if self.slot is not None:
-                self.slot.idle(self.jobs_done)
+            self._started = started
+            self._batch = None
+            if slot is not None:
+                slot.batch_ended()
+                slot.idle(self.jobs_done)
         if batch.cut_count:
             self._prefetch = 1  # slow jobs among fast ones: one at a time, idle workers take the rest
             return
         elapsed_s = time.perf_counter() - batch.started_at
         average_s = elapsed_s / len(jobs)
+        # Acks leave every ACK_WINDOW_S of the jobs' own time: wall time, minus time spent
+        # waiting for a CPU (a preempted worker must not send more often); schedstat is read
+        # only when the batch took much longer than its CPU time (sleeping jobs, or waiting).
+        job_s = cpu_s = time.thread_time() - cpu_started
+        wall_s = time.perf_counter() - batch.started_at
+        if wall_s > 2 * cpu_s:
+            waited = waited_s(os.getpid())
+            job_s = max(cpu_s, wall_s - (waited - self._waited_before))
+            self._waited_before = waited
+        self._ack_every = (
+            max(1, min(settings.MAX_PREFETCH, int(settings.ACK_WINDOW_S * len(jobs) / job_s)))
+            if job_s > 0 else settings.MAX_PREFETCH
+        )
         if average_s >= settings.FAST_JOB_S or elapsed_s > budget_s:
             self._prefetch = 1  # slow jobs (or one among fast ones): one at a time, idle workers take the rest
         elif len(jobs) >= self._read_count():
@@ -296,7 +347,6 @@ class Worker:
             if may_be_slow:  # a job that runs alone or may be killed: what hooks gathered leaves now
                 self._wire.send_ahead()
         if slot is not None:
-            slot.running(self._queue_index[stream], entry_id.encode())
             if described:
                 slot.job_started(self.jobs_done, self._queue_index[stream], entry_id, job_id, task_name, limits.hard_s)
         token = _current.set((queue, entry))
@@ -309,10 +359,10 @@ class Worker:
         except Exception as error:  # the job's failure, never the worker's
             fail_attempt(queue, task, entry, error, hooks)
         else:
-            after = None
-            if task.unique is not None:  # freed once the ack is confirmed, not before
-                after = partial(task.release_unique, job_id, args, kwargs)
-            self._wire.ack_later(stream, entry_id, after)
+            if task.unique is None:
+                self._acks[stream].append(entry_id)
+            else:  # its claim is freed once the ack is confirmed, not before
+                self._wire.ack_later_then(stream, entry_id, partial(task.release_unique, job_id, args, kwargs))
             if hooks:
                 call(hooks, "succeeded", queue.name, entry)
         finally:
@@ -320,6 +370,10 @@ class Worker:
             self.jobs_done += 1
             if described:  # busy with the rest of the batch, no deadline any more
                 slot.busy(self.jobs_done)  # type: ignore[union-attr]
+
+
+#: Where a worker without a slot (in-process, tests) "writes" its progress.
+_NO_SLOT = [0]
 
 
 def consumer_name(pid: int, suffix: str | None = None) -> str:
@@ -339,6 +393,7 @@ def run_in_child(worker: Worker) -> None:
     """Body of a forked worker process; never returns (leaves with ``os._exit``)."""
     stop = worker.request_stop
     signal.signal(signal.SIGTERM, lambda _signum, _frame: stop())
+    signal.signal(LONG_JOB_SIGNAL, worker.on_long_job)
     signal.signal(signal.SIGINT, _ignore)  # Ctrl+C reaches the supervisor, which decides
     signal.signal(signal.SIGHUP, _ignore)  # the supervisor's signal
     for ignored in (signal.SIGTTIN, signal.SIGTTOU):  # SIG_IGN: reading a terminal from the background gets EIO

@@ -4,6 +4,8 @@ best-known complaint is these jobs waiting for the slow one)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections import Counter
@@ -12,6 +14,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import qrun
+from qrun.batch import LONG_JOB_SIGNAL, LongJobWatcher
+from qrun.slots import SlotTable
 from qrun.worker import Worker
 
 SLOW_S = 3.0
@@ -41,10 +45,16 @@ def test_the_rest_of_a_batch_stuck_behind_a_slow_job_is_finished_by_an_idle_work
         finished[n] = time.monotonic()
 
     queue.enqueue_many(step, [(n,) for n in range(60)])  # 13 fast, the slow one, 46 fast
-    busy = Worker([queue], read_block_ms=50)
+    table = SlotTable(2)
+    busy_slot = table.take()
+    busy = Worker([queue], read_block_ms=50, slot=table.writer(busy_slot))  # runs in this (main) thread
     idle = Worker([queue], read_block_ms=50)
     busy.boot()
     idle.boot()
+    # What a supervisor does: watch the busy worker's slot, signal it when its job runs long.
+    previous = signal.signal(LONG_JOB_SIGNAL, busy.on_long_job)
+    watcher = LongJobWatcher(lambda: [(os.getpid(), table.progress(busy_slot))])
+    watcher.start()
     try:
         busy._prefetch = 60  # noqa: SLF001 - as after a run of fast batches
         jobs, _ = busy.wire.fetch(60)  # type: ignore[union-attr]
@@ -61,8 +71,11 @@ def test_the_rest_of_a_batch_stuck_behind_a_slow_job_is_finished_by_an_idle_work
             idle.request_stop()
             other.join(timeout=10)
     finally:
+        watcher.stop()
+        signal.signal(LONG_JOB_SIGNAL, previous)
         busy.close()
         idle.close()
+        table.close()
 
     rest = [finished[n] - slow_started_at[0] for n in range(14, 60)]
     waited_s = max(rest)

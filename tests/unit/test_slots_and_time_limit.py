@@ -123,3 +123,32 @@ def test_a_slot_whose_writer_died_mid_write_is_still_read() -> None:
     writer._writing()  # noqa: SLF001 - what SIGKILL mid-write leaves: an odd sequence number
     assert table.read(0).pid == 42
     table.close()
+
+
+def test_the_supervisor_finds_the_job_a_dead_worker_was_running_from_its_batch_and_count() -> None:
+    table = SlotTable(2)
+    index = table.take()
+    writer = table.writer(index)
+    assert table.progress(index) is None and table.running(index) is None  # no batch yet
+    writer.batch_began(40, ["1-0", "1-1", "2-0"], None)
+    assert table.progress(index) == 40 and table.running(index) is None  # none started yet
+    writer.ints[writer.started_at] = 41
+    assert table.running(index) == (0, "1-0")
+    writer.ints[writer.started_at] = 42
+    assert table.progress(index) == 42 and table.running(index) == (0, "1-1")
+    writer.batch_ended()
+    assert table.progress(index) is None and table.running(index) is None  # between batches
+    writer.batch_began(42, ["9-0", "9-1"], bytes([1, 0]))  # a worker of two queues
+    writer.ints[writer.started_at] = 43
+    assert table.running(index) == (1, "9-0")
+    writer.ints = memoryview(b"")  # drop the writer's view so the table can close
+    table.close()
+
+
+def test_a_batch_whose_ids_do_not_fit_charges_nobody_rather_than_the_wrong_job() -> None:
+    table = SlotTable(1)
+    index = table.take()
+    writer = table.writer(index)
+    writer.batch_began(0, ["9" * 41 + f"-{n}" for n in range(512)], None)
+    writer.ints[writer.started_at] = 1
+    assert table.running(index) is None
