@@ -123,20 +123,26 @@ class LongJobWatcher:
                 log.exception("long-job watcher: unexpected error; continuing")
 
     def look(self) -> None:
-        """One pass over the workers (the thread calls it every tick)."""
+        """One pass over the workers (the thread calls it every tick). Reads /proc only for
+        a worker whose job has not changed since the last look."""
         now = time.perf_counter()
         alive = set()
         for pid, running in self._workers():
             alive.add(pid)
-            seen = self._seen.get(pid)
             if running is None:
                 self._seen.pop(pid, None)
                 continue
+            seen = self._seen.get(pid)
             if seen is None or seen[0] != running:  # a new job since the last look
-                self._seen[pid] = (running, now, waited_s(pid), False)
+                self._seen[pid] = (running, now, -1.0, False)
                 continue
             _running, since, waited_since, signalled = seen
-            if signalled or now - since < self.cut_after_s:
+            if signalled:
+                continue
+            if waited_since < 0:  # no job started for a tick: measure from here, CPU wait apart
+                self._seen[pid] = (running, now, waited_s(pid), False)
+                continue
+            if now - since < self.cut_after_s:
                 continue
             ran_s = (now - since) - (waited_s(pid) - waited_since)
             if ran_s >= self.cut_after_s:

@@ -56,12 +56,14 @@ def test_the_long_job_watcher_signals_a_worker_once_when_one_job_runs_past_the_t
     watcher = LongJobWatcher(lambda: [(os.getpid(), running[0])], tick_s=0.002, cut_after_s=0.02)
     try:
         watcher.look()  # first sight of job 1-0
+        watcher.look()  # still on it: its own time is measured from here
         time.sleep(0.03)
-        watcher.look()  # 30 ms on the same job: signal
+        watcher.look()  # 30 ms more on the same job: signal
         watcher.look()  # and only once per job
         time.sleep(0.01)  # let the signal be handled
         assert received == [signal.SIGUSR1]
         running[0] = b"2-0"
+        watcher.look()
         watcher.look()
         watcher.look()
         assert received == [signal.SIGUSR1]  # a new job starts its own clock
@@ -89,6 +91,7 @@ def test_time_a_worker_waited_for_a_cpu_does_not_count_as_its_job_running() -> N
             mock.patch.object(batch_module, "waited_s", lambda pid: clock[0]), \
             mock.patch.object(batch_module.time, "perf_counter", lambda: clock[0]):
         watcher.look()
+        watcher.look()  # no job started since: measured from here
         clock[0] = 1.0  # one second on the wall clock, all of it spent waiting for a CPU
         watcher.look()
         assert sent == []
