@@ -24,6 +24,13 @@ _HEAD = struct.Struct("<qd")
 _JOB = struct.Struct("<dQdddh48s64s96s")
 _SLOT_SIZE = _SEQ.size + _HEAD.size + _JOB.size
 
+# A reader retries a slot being written: it spins a little (a write takes about a
+# microsecond), then naps (a writer preempted mid-write needs the CPU, not a spinning
+# reader), and after about 5 ms takes what it has (a writer that died mid-write).
+_READ_SPINS = 200
+_READ_NAPS = 50
+_READ_NAP_S = 0.0001
+
 # The batch a worker runs, in a second shared mapping (no seqlock: written by the worker,
 # read by the supervisor's long-job watcher, which only compares, and after the worker died):
 # four int64 (jobs started so far, that count when the batch began, the batch's length, 0
@@ -87,11 +94,13 @@ class SlotTable:
     def read(self, index: int) -> SlotView:
         start = index * _SLOT_SIZE
         memory = self._memory
-        for _ in range(10_000):  # a writer holds the slot for about a microsecond (longer when preempted)
+        for attempt in range(_READ_SPINS + _READ_NAPS):
             before = _SEQ.unpack_from(memory, start)[0]
             raw = memory[start : start + _SLOT_SIZE]
             if before % 2 == 0 and _SEQ.unpack_from(memory, start)[0] == before:
                 break
+            if attempt >= _READ_SPINS:  # the writer was preempted mid-write: let it run, do not spin
+                time.sleep(_READ_NAP_S)
         # else: a writer died mid-write (its sequence stays odd); the last copy is the best there is
         pid, booted_at = _HEAD.unpack_from(raw, _SEQ.size)
         last_poll, done, started, deadline, started_at, queue_index, entry, job, task = _JOB.unpack_from(

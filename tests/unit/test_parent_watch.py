@@ -112,10 +112,20 @@ def _finish(parent: subprocess.Popen[str]) -> None:
 def test_a_forked_child_is_signalled_when_its_parent_is_sigkilled(started: list[int], fallback: bool) -> None:
     if not fallback and parent_watch._prctl is None:
         pytest.skip("no prctl here (not Linux)")
-    parent, child = _parent(FORKED_CHILD, fallback=fallback, wait_for_orphaning=False, exit_at_once=False)
-    started.append(child)
+    # Once in a CI run of the whole suite the parent exited 0 before its child printed
+    # "armed" (cause not found; never seen in 15 runs of this file alone): try the set-up
+    # twice before judging, and say what the parent did if it fails again.
+    for attempt in (1, 2):
+        parent, child = _parent(FORKED_CHILD, fallback=fallback, wait_for_orphaning=False, exit_at_once=False)
+        started.append(child)
+        try:
+            _read_until(parent, "armed")
+            break
+        except AssertionError:
+            _finish(parent)
+            if attempt == 2:
+                raise AssertionError(f"no 'armed' line twice; the parent exited with {parent.returncode}") from None
     try:
-        _read_until(parent, "armed")
         assert psutil.Process(child).is_running()
         parent.send_signal(signal.SIGKILL)
         assert _gone(child, GONE_WITHIN_S), f"child {child} still running {GONE_WITHIN_S}s after its parent was killed"
