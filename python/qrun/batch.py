@@ -62,9 +62,6 @@ class Batch:
             except IndexError:
                 return
 
-    def __len__(self) -> int:
-        return len(self.jobs)
-
     def cut(self) -> list[Entry]:
         """Take every job not started yet, in order; each one is now the caller's to hand back."""
         rest: list[Entry] = []

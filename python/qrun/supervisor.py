@@ -310,8 +310,9 @@ class Supervisor:
 
     def _on_worker_exit(self, record: WorkerProcess, status: int) -> None:
         view = self.slots.read(record.slot)
-        self._recover_jobs_of(record, view)
-        described = describe_exit(status, oom_killed=self._oom_killed(status), job=self._running_job(record, view))
+        running = self.slots.running(record.slot) if view.pid == record.pid else None  # exact: it is dead
+        self._recover_jobs_of(record, running)
+        described = describe_exit(status, oom_killed=self._oom_killed(status), job=self._running_job(record, view, running))
         self.slots.give_back(record.slot)
         booted = view.pid == record.pid
         if not booted and os.WIFEXITED(status) and os.WEXITSTATUS(status) == settings.EXIT_BOOT_FAILED:
@@ -343,31 +344,30 @@ class Supervisor:
         rose, self._oom_kills = count > self._oom_kills, count
         return rose
 
-    def _running_job(self, record: WorkerProcess, view: SlotView) -> str:
+    @staticmethod
+    def _running_job(record: WorkerProcess, view: SlotView, running: tuple[int, str] | None) -> str:
         """'job <id> (<task>)' of the job it started last, or 'entry <id> of queue <name>'
         when that job was not described in the slot (a fast batch); '' between batches."""
-        started = self.slots.running(record.slot) if view.pid == record.pid else None
-        if started is None:
+        if running is None:
             return ""
-        queue_index, entry_id = started
+        queue_index, entry_id = running
         if view.entry_id == entry_id and view.job_id:
             return f"job {view.job_id} ({view.task})"
         if 0 <= queue_index < len(record.queues):
             return f"entry {entry_id} of queue {record.queues[queue_index].name}"
         return ""
 
-    def _recover_jobs_of(self, record: WorkerProcess, view: SlotView) -> None:
+    def _recover_jobs_of(self, record: WorkerProcess, running: tuple[int, str] | None) -> None:
         """Ask the maintenance thread to settle a job killed for its time limit (a failed
         attempt) and to hand back whatever else the dead worker held: the job it was running
         (its slot says which) charged a delivery, the rest of its batch uncharged."""
         if record.timed_out is not None:
             queue, entry_id, limit_s = record.timed_out
             self.maintenance.request(partial(settle_killed_job, queue, entry_id, limit_s))
-        running = None
-        started = self.slots.running(record.slot) if view.pid == record.pid else None
-        if started is not None and 0 <= started[0] < len(record.queues):
-            running = (record.queues[started[0]].keys.stream, started[1])
-        self.maintenance.worker_died(record.consumer, running)
+        charged = None
+        if running is not None and 0 <= running[0] < len(record.queues):
+            charged = (record.queues[running[0]].keys.stream, running[1])
+        self.maintenance.worker_died(record.consumer, charged)
 
     # -- signals: stopping, reloading, scaling ----------------------------------------------
 

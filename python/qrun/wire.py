@@ -23,7 +23,6 @@ import logging
 import os
 import random
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -62,7 +61,7 @@ class Wire:
         #: append directly (``wire.acks[stream].append(entry_id)``); taking swaps the lists
         self.acks: dict[bytes, list[str]] = {stream: [] for stream in self.by_stream}
         self._after: list[Callable[[], None]] = []  # run once those acks are confirmed
-        self._unreleased: deque[Entry] = deque()  # cut by the long-job handler, hand-back failed: retried here
+        self._unreleased: list[Entry] = []  # cut by the long-job handler, hand-back failed: retried here
         #: commands sent ahead whose replies are still unread: (ack commands, their acks, event commands)
         self._sent: list[tuple[list[bytes], Owed, int]] = []
         self._read_order = list(self.by_stream)
@@ -214,7 +213,7 @@ class Wire:
         try:
             for stream, ids in [(stream, ids[:]) for stream, ids in list(self.acks.items()) if ids]:
                 queue = self.by_stream[stream]
-                self._urgent_script(scripts.ACK, [stream, queue.keys.stats.encode()], [settings.CONSUMER_GROUP, *ids])
+                self._urgent_script(scripts.ACK, [queue.keys.stream, queue.keys.stats], [settings.CONSUMER_GROUP, *ids])
             for batch in self._events:
                 for command in batch.commands():
                     self._urgent_script(scripts.PUBLISH_EVENTS, [], list(command[3:]))
@@ -225,19 +224,15 @@ class Wire:
         if not rest:
             return
         try:
-            by_stream: dict[bytes, list[str]] = {}
-            for job in rest:
-                by_stream.setdefault(job[0], []).append(job[1])
-            for stream, ids in by_stream.items():
-                queue = self.by_stream[stream]
-                keys = [stream, queue.keys.dead.encode(), queue.keys.stats.encode()]
+            for stream, ids in _ids_by_stream(rest).items():
+                keys = _release_keys(self.by_stream[stream])
                 self._urgent_script(scripts.RELEASE, keys, [settings.CONSUMER_GROUP, *ids])
             log.debug("worker %d handed back %d job(s) waiting behind a long job", os.getpid(), len(rest))
         except (RedisError, OSError) as error:
             self._unreleased.extend(rest)
             log.warning("worker %d could not hand back %d job(s) yet (%s); retrying", os.getpid(), len(rest), error)
 
-    def _urgent_script(self, script: scripts.Script, keys: list[bytes], args: list[Any]) -> Any:
+    def _urgent_script(self, script: scripts.Script, keys: list[str], args: list[Any]) -> Any:
         """Run one script on the urgent connection, loading it once if the server lost it."""
         connection = self._urgent
         if connection is None:
@@ -378,28 +373,15 @@ class Wire:
         uncharged. Safe from either thread (the pooled client)."""
         if not jobs:
             return
-        by_stream: dict[bytes, list[str]] = {}
-        for job in jobs:
-            by_stream.setdefault(job[0], []).append(job[1])
-        for stream, ids in by_stream.items():
+        for stream, ids in _ids_by_stream(jobs).items():
             queue = self.by_stream[stream]
-            keys = [queue.keys.stream, queue.keys.dead, queue.keys.stats]
-            scripts.RELEASE(queue.redis, keys, [settings.CONSUMER_GROUP, *ids])
+            scripts.RELEASE(queue.redis, _release_keys(queue), [settings.CONSUMER_GROUP, *ids])
         log.debug("worker %d handed back %d job(s) it will not start", os.getpid(), len(jobs))
-
-    def release_or_keep(self, jobs: list[Entry]) -> None:
-        """Hand back now, or, if the server is away, keep them to hand back before the next read."""
-        try:
-            self.release(jobs)
-        except RedisError as error:
-            self._unreleased.extend(jobs)
-            log.warning("worker %d could not hand back %d job(s) yet (%s); retrying", os.getpid(), len(jobs), error)
 
     def retry_unreleased(self) -> None:
         if not self._unreleased:
             return
-        jobs = list(self._unreleased)
-        self._unreleased.clear()
+        jobs, self._unreleased = self._unreleased, []
         try:
             self.release(jobs)
         except BaseException:
@@ -413,3 +395,16 @@ class Wire:
             self.release(jobs)
         except RedisError as error:
             log.error("worker %d could not hand back %d unstarted job(s): %s", os.getpid(), len(jobs), error)
+
+
+def _ids_by_stream(jobs: list[Entry]) -> dict[bytes, list[str]]:
+    """Entry ids of decoded jobs, grouped by their stream (one script call per stream)."""
+    grouped: dict[bytes, list[str]] = {}
+    for job in jobs:
+        grouped.setdefault(job[0], []).append(job[1])
+    return grouped
+
+
+def _release_keys(queue: Queue) -> list[str]:
+    """KEYS of release.lua for one queue."""
+    return [queue.keys.stream, queue.keys.dead, queue.keys.stats]
