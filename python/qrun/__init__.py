@@ -17,15 +17,21 @@ from .errors import (
     CodecError,
     ConfigurationError,
     InvalidNameError,
+    JobCancelled,
+    JobFailed,
+    JobNotFound,
+    JobTimeout,
     LockNotAcquired,
     PayloadError,
     QrunError,
+    ResultError,
     Retry,
     ScriptError,
     TimeLimitExceeded,
     UnknownTaskError,
 )
 from .job import EnqueuedJob, Job, current_job
+from .lifecycle import CancelResult, JobStatus
 from .locks import Lock
 from .queue import Queue
 from .task import Task
@@ -36,16 +42,23 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "CancelResult",
     "CodecError",
     "ConfigurationError",
     "EnqueuedJob",
     "InvalidNameError",
     "Job",
+    "JobCancelled",
+    "JobFailed",
+    "JobNotFound",
+    "JobStatus",
+    "JobTimeout",
     "Lock",
     "LockNotAcquired",
     "PayloadError",
     "QrunError",
     "Queue",
+    "ResultError",
     "Retry",
     "ScriptError",
     "Task",

@@ -39,6 +39,10 @@ Entry = tuple[Any, ...]
 #: The signal the supervisor sends a worker whose job runs long.
 LONG_JOB_SIGNAL = signal.SIGUSR1
 
+#: The signal the supervisor sends its workers when a job one of them may hold was cancelled
+#: (qrun.lifecycle.cancel).
+CANCEL_SIGNAL = signal.SIGUSR2
+
 
 class Batch:
     """The jobs of one read. The worker's main thread starts them in order, each taken with

@@ -77,3 +77,50 @@ class TimeLimitExceeded(Exception):
     An ``Exception`` (not a ``QrunError`` from qrun's API) so a task may catch it to clean
     up; uncaught, it fails the attempt like any other error.
     """
+
+
+class JobCancelled(Exception):
+    """Raised inside a running job that was cancelled (``job.cancel()``, ``qrun cancel``),
+    and by ``job.result()`` for a job that ended cancelled.
+
+    An ``Exception`` like :class:`TimeLimitExceeded`, so a task may catch it to clean up; a
+    job that ignores it is killed after the cancel grace period. A cancelled job is never
+    retried.
+    """
+
+
+class JobNotFound(QrunError, LookupError):
+    """No job with this id is known to the queue: it never existed there, or it finished and
+    its record expired (a task without ``result_ttl`` keeps no record of success)."""
+
+    def __init__(self, message: str, job_id: str = "") -> None:
+        super().__init__(message)
+        self.job_id = job_id
+
+
+class JobTimeout(QrunError, TimeoutError):
+    """``job.result(timeout=...)`` waited that long and the job had not settled."""
+
+
+class JobFailed(QrunError):
+    """The job ended dead (its retries used up, or it could not run): ``job.result()`` raises
+    this with the remote error's ``type``, ``message`` and ``traceback``, the ``reason`` it
+    was dead-lettered and its ``attempts``."""
+
+    def __init__(
+        self, job_id: str, *, type: str = "", message: str = "", traceback: str = "", reason: str = "", attempts: int = 0
+    ) -> None:
+        what = f"{type}: {message}" if type else (message or reason or "failed")
+        super().__init__(f"job {job_id} failed after {attempts} attempt(s): {what}")
+        self.job_id = job_id
+        self.type = type
+        self.message = message
+        self.traceback = traceback
+        self.reason = reason
+        self.attempts = attempts
+
+
+class ResultError(QrunError, ValueError):
+    """A task's return value cannot be kept: not JSON, or larger than the queue's
+    ``max_result_bytes``. The job is dead-lettered with this reason (retrying would return
+    the same value), never stored truncated."""

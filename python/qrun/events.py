@@ -10,10 +10,13 @@ An event is a compact JSON object::
     {"event":"retrying","job":"6f1c…","task":"app.send_email","queue":"emails","attempt":1,
      "at_ms":1764125000000,"delay_s":1.5}
 
-``event`` is one of ``enqueued``, ``started``, ``succeeded``, ``retrying``, ``failed``, ``dead``.
-``failed`` means an attempt failed; it is followed by ``retrying`` or ``dead``. ``succeeded``
-and ``dead`` are terminal. Optional fields: ``error`` (``"Type: message"``, short),
-``delay_s`` (on ``retrying``), ``reason`` (on ``dead``).
+``event`` is one of ``enqueued``, ``started``, ``progress``, ``succeeded``, ``retrying``,
+``failed``, ``dead``, ``cancelled``. ``failed`` means an attempt failed; it is followed by
+``retrying`` or ``dead``. ``succeeded``, ``dead`` and ``cancelled`` are terminal. Optional
+fields: ``error`` (``"Type: message"``, short), ``delay_s`` (on ``retrying``), ``reason`` (on
+``dead``), ``progress``, ``note`` and ``fields`` (on ``progress``), ``interrupted`` (on
+``cancelled``: true if it was running). ``progress`` is published whenever a job reports it
+(``current_job().progress()``), even on a queue without ``events=True``.
 
 Cost: :class:`EventBatch` collects events as tuples (no JSON, no I/O) and turns them into one
 ``EVALSHA publish_events.lua`` per ~1 000 events, which publishes each on its job channel and
@@ -39,10 +42,10 @@ from . import scripts
 from .keys import validate_name
 
 #: Every event name, in the order a job meets them.
-EVENTS = ("enqueued", "started", "succeeded", "retrying", "failed", "dead")
+EVENTS = ("enqueued", "started", "progress", "succeeded", "retrying", "failed", "dead", "cancelled")
 
 #: Events after which a job has no more.
-TERMINAL_EVENTS = frozenset({"succeeded", "dead"})
+TERMINAL_EVENTS = frozenset({"succeeded", "dead", "cancelled"})
 
 #: Events per EVALSHA; a larger batch blocks the server longer in one script call.
 EVENTS_PER_COMMAND = 1_000

@@ -10,6 +10,11 @@ Hooks run on the worker's main thread, in registration order, and must be quick 
 trip of their own: gather, and let the worker's next round trip carry it, as events do). A
 hook that raises is logged and does not fail the job or the worker.
 
+A hook that must write to the server adds a script call to the worker's :class:`Outbox`:
+the worker sends it with its next round trip, ahead of the acks of the same jobs, and sends
+it again with them if the connection fails; so a job's ack never reaches the server
+without what its hooks wrote before it.
+
 ``entry`` is the decoded delivery: ``(stream, entry_id, job_id, task, args, kwargs,
 attempt, enqueued_at)``.
 """
@@ -18,9 +23,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .events import EventBatch, error_text
+
+if TYPE_CHECKING:
+    import redis
+
+    from .queue import Queue
+    from .scripts import Script
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +44,9 @@ class JobHooks:
     def started(self, queue_name: str, entry: Entry) -> None:
         """The job is about to run (its slot and the supervisor know it)."""
 
-    def succeeded(self, queue_name: str, entry: Entry) -> None:
-        """The job returned; its ack is owed (sent within ACK_WINDOW_S)."""
+    def succeeded(self, queue_name: str, entry: Entry, result: object) -> None:
+        """The job returned ``result`` (its JSON bytes when the task keeps results, else
+        None); its ack follows (sent within ACK_WINDOW_S, after what hooks wrote)."""
 
     def failed(self, queue_name: str, entry: Entry, error: BaseException) -> None:
         """An attempt raised; ``retrying`` or ``dead`` follows."""
@@ -44,6 +56,9 @@ class JobHooks:
 
     def dead(self, queue_name: str, entry: Entry, reason: str, error: BaseException | None) -> None:
         """The job is in the dead-letter stream, with ``reason``."""
+
+    def cancelled(self, queue_name: str, entry: Entry, interrupted: bool) -> None:
+        """The job was cancelled while a worker held it: before it started, or ``interrupted``."""
 
 
 class PublishEvents(JobHooks):
@@ -56,7 +71,7 @@ class PublishEvents(JobHooks):
     def started(self, queue_name: str, entry: Entry) -> None:
         self.batch.add("started", queue_name, entry[2], entry[3], entry[6])
 
-    def succeeded(self, queue_name: str, entry: Entry) -> None:
+    def succeeded(self, queue_name: str, entry: Entry, result: object) -> None:
         self.batch.add("succeeded", queue_name, entry[2], entry[3], entry[6])
 
     def failed(self, queue_name: str, entry: Entry, error: BaseException) -> None:
@@ -70,7 +85,46 @@ class PublishEvents(JobHooks):
                        error=error_text(error) if error else None)
 
 
+    def cancelled(self, queue_name: str, entry: Entry, interrupted: bool) -> None:
+        self.batch.add("cancelled", queue_name, entry[2], entry[3], entry[6], interrupted=interrupted)
+
+
 Hooks = Sequence[JobHooks]
+
+
+class Outbox:
+    """Script calls hooks gathered for the worker's next round trip: ``(script, keys, args)``.
+
+    Appending and taking are each atomic under the GIL (the long-job handler may send a copy
+    while the main thread appends)."""
+
+    __slots__ = ("calls",)
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Script, list[str], list[Any]]] = []
+
+    def add(self, script: Script, keys: list[str], args: list[Any]) -> None:
+        self.calls.append((script, keys, args))
+
+    def take(self) -> list[tuple[Script, list[str], list[Any]]]:
+        calls, self.calls = self.calls, []
+        return calls
+
+    def give_back(self, calls: list[tuple[Script, list[str], list[Any]]]) -> None:
+        self.calls[:0] = calls
+
+    def send(self, client: redis.Redis) -> None:
+        """Send what was gathered now, in one pipeline (off the worker's hot path: the
+        supervisor settling a job it killed, the maintenance thread)."""
+        from . import scripts
+
+        calls = self.take()
+        if not calls:
+            return
+        for reply in scripts.run_pipelined(client, calls):
+            if isinstance(reply, Exception):
+                self.give_back(calls)
+                raise reply
 
 
 def call(hooks: Hooks, moment: str, *args: Any) -> None:
@@ -82,6 +136,17 @@ def call(hooks: Hooks, moment: str, *args: Any) -> None:
             log.exception("hook %s.%s failed; the job goes on", type(hook).__name__, moment)
 
 
-def hooks_for(events: EventBatch | None) -> tuple[JobHooks, ...]:
-    """The hooks a queue's jobs run with: one per feature that is on (none: an empty tuple)."""
-    return (PublishEvents(events),) if events is not None else ()
+def hooks_for(queue: Queue, events: EventBatch | None, outbox: Outbox, worker: str = "") -> tuple[JobHooks, ...]:
+    """The hooks a queue's jobs run with: one per feature that is on (none: an empty tuple).
+
+    - lifecycle events, when the queue publishes them (``events=True``);
+    - job tracking (records and results), when the queue or one of its tasks keeps results.
+    """
+    hooks: list[JobHooks] = []
+    if events is not None:
+        hooks.append(PublishEvents(events))
+    if queue.keeps_results:
+        from .lifecycle.hooks import TrackJobs
+
+        hooks.append(TrackJobs(queue, outbox, worker))
+    return tuple(hooks)

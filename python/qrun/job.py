@@ -11,6 +11,7 @@ from . import settings
 from .checks import seconds_setting
 
 if TYPE_CHECKING:
+    from .lifecycle import CancelResult, JobStatus
     from .queue import Queue
 
 
@@ -23,10 +24,42 @@ class EnqueuedJob:
     """
 
     id: str
-    task: str
+    task: str | None  #: None for a handle made from an id alone (``queue.job(id)``)
     queue: str
     due_at_ms: int | None = None
     duplicate: bool = False
+    _queue: Queue | None = field(default=None, repr=False, compare=False)
+
+    def _owner(self) -> Queue:
+        if self._queue is None:
+            raise RuntimeError("this EnqueuedJob has no queue: get handles from enqueue() or queue.job(id)")
+        return self._queue
+
+    def status(self) -> JobStatus:
+        """Where the job is now: ``state`` is one of queued, scheduled, running, retrying,
+        succeeded, dead, cancelled, with attempts, timestamps, worker and progress (see
+        :class:`qrun.JobStatus`). Raises :class:`qrun.JobNotFound` for an id the queue does not
+        know (never existed, or settled and its record expired)."""
+        from .lifecycle import status
+
+        return status(self._owner(), self.id)
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Block until the job settles (``timeout`` seconds at most; None: no limit) and return
+        its return value. Raises :class:`qrun.JobFailed` if it ended dead,
+        :class:`qrun.JobCancelled` if cancelled, :class:`qrun.JobTimeout` after ``timeout``.
+        The task must keep results (``result_ttl``)."""
+        from .lifecycle import wait_result
+
+        return wait_result(self._owner(), self.id, timeout, task_name=self.task)
+
+    def cancel(self) -> CancelResult:
+        """Cancel the job: a queued or delayed one never runs; a running one gets
+        :class:`qrun.JobCancelled` raised inside it (killed after the grace period if it
+        ignores it). Says what it did, or that the job had already settled."""
+        from .lifecycle import cancel
+
+        return cancel(self._owner(), self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +93,20 @@ class Job:
             pipe.zadd(queue.keys.leases, {self.entry_id: until_ms}, gt=True)
             pipe.xclaim(queue.keys.stream, settings.CONSUMER_GROUP, _consumer, 0, [self.entry_id], justid=True)
             pipe.execute()
+
+    def progress(self, fraction: float | None = None, note: str | None = None, **fields: Any) -> bool:
+        """Report how far this job got: ``fraction`` from 0 to 1, a short ``note`` and any
+        JSON ``fields``. Stored with the job's status, published as a ``progress`` event, and
+        a heartbeat: it renews the job's lease, so a job that keeps reporting is never
+        redelivered while it lives. At most one write per PROGRESS_INTERVAL_S (0.25 s) per
+        job: a call sooner than that after the last write is dropped and returns False, so a
+        tight loop cannot flood the server. True if this call wrote.
+        """
+        from .lifecycle.progress import report
+
+        if self._queue is None or _consumer is None:
+            raise RuntimeError("Job.progress() works only inside a job a qrun worker is running")
+        return report(self._queue, self, _consumer, fraction, note, fields)
 
 
 #: (queue, decoded entry) of the running job; the Job is built only when asked for, so the

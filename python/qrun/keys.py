@@ -6,6 +6,7 @@ cluster slot, as Redis/Valkey Cluster requires (a Cluster client is not wired in
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -13,6 +14,9 @@ from .errors import InvalidNameError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}")
 _TASK = re.compile(r"[A-Za-z_][A-Za-z0-9_.:<>\-]{0,199}")
+#: A job id: qrun makes 32 hex digits; other producers may use any id of these characters
+#: (none of them special in a key, a SCAN/ZSCAN pattern or a channel name).
+_JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}")
 
 
 def validate_name(kind: str, name: object) -> str:
@@ -33,6 +37,24 @@ def validate_task_name(name: object) -> str:
             "'_', '.', ':', '<', '>', '-', starting with a letter or '_'"
         )
     return name
+
+
+def validate_job_id(job_id: object) -> str:
+    """Return ``job_id`` if it may name a job, else raise InvalidNameError (before it becomes a key)."""
+    if not isinstance(job_id, str) or not _JOB_ID.fullmatch(job_id):
+        raise InvalidNameError(
+            f"job id {job_id!r} is not valid: qrun job ids are 32 hex digits; any id is 1-128 characters "
+            "from letters, digits, '_', '.', ':', '-', starting with a letter or digit"
+        )
+    return job_id
+
+
+def _key_safe(job_id: str) -> str:
+    """A job id as it may appear in a key: itself if valid, else a digest of it (an entry
+    from another producer may carry any id; it must never reach outside the queue's slot)."""
+    if _JOB_ID.fullmatch(job_id):
+        return job_id
+    return "sha1-" + hashlib.sha1(job_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -78,3 +100,25 @@ class QueueKeys:
     def unique(self, digest: str) -> str:
         """String holding the id of the unique job whose arguments hash to ``digest``."""
         return f"{self.tag}:unique:{digest}"
+
+    def job(self, job_id: str) -> str:
+        """Hash of what a job's stream entries cannot say: its state, times, worker and
+        progress (qrun.lifecycle; written only for jobs that keep results, report progress or
+        are cancelled)."""
+        return f"{self.tag}:job:{_key_safe(job_id)}"
+
+    def done(self, job_id: str) -> str:
+        """List holding a settled job's outcome (one JSON element): waiters block on it."""
+        return f"{self.tag}:done:{_key_safe(job_id)}"
+
+    @property
+    def cancelled(self) -> str:
+        """Sorted set of job ids whose cancel is pending (score: when asked, in ms): scripts
+        that would run, hand back or redeliver such a job drop it instead."""
+        return f"{self.tag}:cancelled"
+
+    @property
+    def cancel_entries(self) -> str:
+        """Sorted set of the entry ids of those jobs a worker held when they were cancelled:
+        supervisors read it every tick and tell the worker holding one."""
+        return f"{self.tag}:cancel_entries"

@@ -22,6 +22,7 @@ from redis.exceptions import RedisError, ResponseError
 from . import recovery, settings
 from .connection import redact
 from .events import EventBatch
+from .lifecycle import records as lifecycle_records
 from .queue import Queue
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class Maintenance:
         *,
         live_workers: Callable[[], list[LiveWorker]] = list,
         beat: Callable[[], None] | None = None,
+        cancels: Callable[[dict[str, set[str]]], None] | None = None,
     ) -> None:
         self.queues = list(queues)
         self.interval_s = interval_s
@@ -56,6 +58,9 @@ class Maintenance:
         self.idle = threading.Event()
         self._live_workers = live_workers
         self._beat = beat
+        #: told the entry ids marked cancelled per stream, each tick they are not all empty
+        self._cancels = cancels
+        self._had_cancel_marks = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
@@ -120,6 +125,8 @@ class Maintenance:
         if self._due("extend", shortest_visibility_s / 4):
             self.extend_live_workers()
         self._run_requests()
+        if self._cancels is not None:
+            self.watch_cancels()
         self._promote_and_check_idle()
         if time.monotonic() - started > shortest_visibility_s / 4:
             self._after_outage()  # this tick stalled (a slow or frozen server): extend before claiming
@@ -145,6 +152,23 @@ class Maintenance:
         if not recovery.recreate_lost_groups(self.queues, why):
             log.warning("the server at %s restarted (%s); its queues are still there", redact(self.queues[0].url), why)
         self._next_run["extend"] = 0.0  # the restarted server needs its extensions now
+
+    def watch_cancels(self) -> None:
+        """Read every queue's cancel marks (entries workers held when their job was
+        cancelled; one pipelined round trip) and hand them to the supervisor, which tells its
+        workers (qrun.lifecycle.cancel). Called once more after they emptied, so it forgets."""
+        with self.queues[0].redis.pipeline(transaction=False) as pipe:
+            for queue in self.queues:
+                pipe.zrange(queue.keys.cancel_entries, 0, -1)
+            replies = pipe.execute()
+        marks = {
+            queue.keys.stream: {part.decode() for part in reply}
+            for queue, reply in zip(self.queues, replies) if reply
+        }
+        if marks or self._had_cancel_marks:
+            assert self._cancels is not None
+            self._cancels(marks)
+        self._had_cancel_marks = bool(marks)
 
     def _due(self, name: str, every_s: float) -> bool:
         now = time.monotonic()
@@ -217,12 +241,22 @@ class Maintenance:
             log.warning("queue %s: redelivered %d job(s) %s", queue.name, done.redelivered, why)
         for job_id, task, _attempt, reason in done.dead_jobs:
             log.error("queue %s: job %s (%s) %s dead-lettered: %s", queue.name, job_id, task, why, reason)
+        if done.dead_jobs or done.cancelled_jobs:
+            lifecycle_records.record_reclaimed(queue, done.dead_jobs, done.cancelled_jobs)
         if done.dead_jobs and queue.events:
             events = EventBatch(queue.prefix)
             for job_id, task, attempt, reason in done.dead_jobs:
                 if job_id and task and attempt:
                     events.add("dead", queue.name, job_id, task, attempt, reason=reason)
             events.publish(queue.redis)
+        if done.cancelled_jobs:
+            log.warning("queue %s: %d cancelled job(s) %s dropped, never to run again", queue.name, len(done.cancelled_jobs), why)
+            if queue.events:
+                events = EventBatch(queue.prefix)
+                for job_id, task, attempt in done.cancelled_jobs:
+                    if job_id and task and attempt:
+                        events.add("cancelled", queue.name, job_id, task, attempt, interrupted=True)
+                events.publish(queue.redis)
 
     def extend_live_workers(self) -> None:
         """Keep every entry live workers hold hidden from the claimer: the job each one runs,
@@ -249,6 +283,7 @@ class Maintenance:
             if trimmed:
                 log.info("queue %s: trimmed %d dead letter(s) older than %.0fs", queue.name, trimmed, queue.dead_retention_s)
             recovery.forget_idle_consumers(queue)
+            recovery.trim_cancel_marks(queue)
 
     def final_pass(self, workers_killed: bool) -> None:
         """Called once the thread stopped and every worker is reaped: settle what the

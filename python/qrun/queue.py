@@ -17,7 +17,7 @@ from .connection import ProcessLocalClient
 from .errors import ConfigurationError, PayloadError
 from .events import EventBatch
 from .job import EnqueuedJob
-from .keys import QueueKeys, validate_name, validate_task_name
+from .keys import QueueKeys, validate_job_id, validate_name, validate_task_name
 from .locks import Lock
 from .task import RetryPolicy, Task, TimeLimits
 from .unique import unique_digest, unique_policy
@@ -52,6 +52,11 @@ class Queue:
     been invisible for ``visibility_timeout`` seconds; after ``max_deliveries`` deliveries
     without an ack it is dead-lettered; dead letters are kept ``dead_retention`` seconds
     (``None``: forever).
+
+    Results (see docs/operations.md): ``result_ttl`` (seconds) keeps each settled job's
+    return value or error that long, for ``job.result()`` and ``qrun job``; off by default
+    (a task may set its own). A return value larger than ``max_result_bytes`` of JSON
+    dead-letters its job with the reason.
     """
 
     def __init__(
@@ -67,8 +72,13 @@ class Queue:
         max_deliveries: int = settings.DEFAULT_MAX_DELIVERIES,
         dead_retention: float | None = settings.DEFAULT_DEAD_RETENTION_S,
         events: bool = settings.DEFAULT_EVENTS,
+        result_ttl: float | None = settings.DEFAULT_RESULT_TTL_S,
+        max_result_bytes: int = settings.DEFAULT_MAX_RESULT_BYTES,
     ) -> None:
         self.name = validate_name("queue", name)
+        #: Seconds a settled job's result is kept (the default of the queue's tasks; None: none kept).
+        self.result_ttl_s = _result_ttl("result_ttl", result_ttl)
+        self.max_result_bytes = count_setting("max_result_bytes", max_result_bytes, minimum=1)
         self.visibility_timeout_s = seconds_setting("visibility_timeout", visibility_timeout, minimum=1.0)
         self.max_deliveries = count_setting("max_deliveries", max_deliveries, minimum=1)
         self.dead_retention_s = None if dead_retention is None else seconds_setting("dead_retention", dead_retention, 0.0)
@@ -125,6 +135,7 @@ class Queue:
         unique: bool = False,
         unique_key: Callable[..., str] | None = None,
         unique_for: float | None = None,
+        result_ttl: float | None = None,
     ) -> Callable[[F], Task[..., Any]]: ...
 
     def task(
@@ -141,6 +152,7 @@ class Queue:
         unique: bool = False,
         unique_key: Callable[..., str] | None = None,
         unique_for: float | None = None,
+        result_ttl: float | None = None,
     ) -> Any:
         """Register a function as a task of this queue (usable bare or with options).
 
@@ -154,8 +166,12 @@ class Queue:
         ``unique_key(*args, **kwargs) -> str`` picks what makes jobs equal (implies unique);
         ``unique_for`` (seconds, default 1 h) bounds how long the claim lives if the job never
         succeeds or dies.
+
+        ``result_ttl`` (seconds; default: the queue's) keeps each run's return value (JSON) or
+        error that long after it settles: ``job.result()``, ``job.status()``, ``qrun job``.
         """
         unique_claim = unique_policy(unique, unique_key, unique_for)
+        keep_s = self.result_ttl_s if result_ttl is None else _result_ttl("result_ttl", result_ttl)
 
         def register(function: Callable[..., Any]) -> Task[..., Any]:
             task_name = validate_task_name(
@@ -173,13 +189,28 @@ class Queue:
                 default.backoff_cap_s if backoff_cap is None else backoff_cap,
             )
             limits = TimeLimits(soft_time_limit, time_limit)
-            registered: Task[..., Any] = Task(self, function, task_name, policy, limits, unique_claim)
+            registered: Task[..., Any] = Task(
+                self, function, task_name, policy, limits, unique_claim, keep_s, self.max_result_bytes
+            )
             self.tasks[task_name] = registered
             return registered
 
         if func is not None:
             return register(func)
         return register
+
+    @property
+    def keeps_results(self) -> bool:
+        """True when the queue or one of its tasks keeps results (its workers then record
+        tracked jobs' state and outcome)."""
+        return self.result_ttl_s is not None or any(task.result_ttl_s is not None for task in self.tasks.values())
+
+    # -- following a job (qrun.lifecycle) ----------------------------------------------------
+
+    def job(self, job_id: str) -> EnqueuedJob:
+        """The handle of the job ``job_id`` of this queue, from its id alone (another process,
+        a web request): ``status()``, ``result()``, ``cancel()``. The id is checked, not looked up."""
+        return EnqueuedJob(validate_job_id(job_id), None, self.name, _queue=self)
 
     # -- enqueueing ----------------------------------------------------------------------
 
@@ -207,7 +238,7 @@ class Queue:
         except PayloadError as error:
             raise _explain(error, task, name) from None
         self._send_packed([command], self._enqueued_events([job_id], name))
-        return EnqueuedJob(job_id, name, self.name)
+        return EnqueuedJob(job_id, name, self.name, _queue=self)
 
     def enqueue_many(
         self,
@@ -274,7 +305,7 @@ class Queue:
             pipe.zadd(self.keys.delayed, {member: due_ms})
             pipe.hincrby(self.keys.stats, "enqueued", 1)
             pipe.execute()
-        return EnqueuedJob(job_id, name, self.name, due_ms)
+        return EnqueuedJob(job_id, name, self.name, due_ms, _queue=self)
 
     def _enqueued_events(self, job_ids: list[str], task_name: str) -> list[tuple[object, ...]]:
         """The commands that publish ``enqueued`` for these jobs (none if events are off)."""
@@ -331,8 +362,8 @@ class Queue:
             )
         holder_id = holder.decode()
         if holder_id != job_id:
-            return EnqueuedJob(holder_id, task.name, self.name, None, duplicate=True)
-        return EnqueuedJob(job_id, task.name, self.name, due_ms)
+            return EnqueuedJob(holder_id, task.name, self.name, None, duplicate=True, _queue=self)
+        return EnqueuedJob(job_id, task.name, self.name, due_ms, _queue=self)
 
     def _enqueue_many_unique(
         self, task: Task[..., Any], jobs: list[tuple[str, str, Sequence[Any], Any]], batch_size: int
@@ -430,7 +461,7 @@ class Queue:
             "delayed": delayed,
             "dead": dead,
         }
-        for counter in ("enqueued", "succeeded", "retried", "redelivered", "dead_lettered"):
+        for counter in ("enqueued", "succeeded", "retried", "redelivered", "dead_lettered", "cancelled"):
             result[counter] = 0
         for field, value in counters.items():
             result[field.decode()] = int(value)
@@ -473,6 +504,13 @@ class Queue:
         try); ``auto_extend`` keeps extending it while held. See :class:`qrun.locks.Lock`.
         """
         return Lock(self, name, ttl=ttl, wait=wait, auto_extend=auto_extend)
+
+
+def _result_ttl(name: str, value: float | None) -> float | None:
+    """Seconds to keep results (>= 1), or None to keep none (``None`` or ``0``)."""
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0):
+        return None
+    return seconds_setting(name, value, minimum=1.0)
 
 
 def _send_and_collect(connection: Any, commands: list[bytes]) -> list[bytes]:

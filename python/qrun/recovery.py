@@ -30,6 +30,8 @@ class Reclaimed:
     dead_lettered: int = 0
     #: (job id, task, attempt, reason) of each job dead-lettered, for lifecycle events
     dead_jobs: list[tuple[str, str, int, str]] = field(default_factory=list)
+    #: (job id, task, attempt) of each job dropped because it was cancelled while held
+    cancelled_jobs: list[tuple[str, str, int]] = field(default_factory=list)
 
 
 def _now_ms() -> int:
@@ -61,14 +63,15 @@ def reclaim(
     """
     started = time.monotonic()
     idle_ms = int(queue.visibility_timeout_s * 1000) if min_idle_ms is None else min_idle_ms
-    keys = [queue.keys.stream, queue.keys.dead, queue.keys.stats, queue.keys.leases]
+    keys = [queue.keys.stream, queue.keys.dead, queue.keys.stats, queue.keys.leases,
+            queue.keys.cancelled, queue.keys.cancel_entries]
     total = Reclaimed()
     start = "-"
     for _ in range(max_batches):
         if max_seconds is not None and time.monotonic() - started > max_seconds:
             break
         try:
-            last, looked, redelivered, dead, dead_jobs = scripts.RECLAIM(
+            last, looked, redelivered, dead, dead_jobs, cancelled_jobs = scripts.RECLAIM(
                 queue.redis,
                 keys,
                 [
@@ -86,10 +89,24 @@ def reclaim(
         for index in range(0, len(dead_jobs), 4):
             job_id, task, attempt, reason = (part.decode("utf-8", "replace") for part in dead_jobs[index : index + 4])
             total.dead_jobs.append((job_id, task, int(attempt) if attempt.isdigit() else 0, reason))
+        for index in range(0, len(cancelled_jobs), 3):
+            job_id, task, attempt = (part.decode("utf-8", "replace") for part in cancelled_jobs[index : index + 3])
+            total.cancelled_jobs.append((job_id, task, int(attempt) if attempt.isdigit() else 0))
         if looked < batch_size:
             break
         start = "(" + last.decode()
     return total
+
+
+def trim_cancel_marks(queue: Queue) -> int:
+    """Drop cancel marks older than CANCEL_MARK_TTL_S: their job settled before the cancel
+    reached it, or nobody serves the queue any more. Returns how many marks went."""
+    cutoff = _now_ms() - int(settings.CANCEL_MARK_TTL_S * 1000)
+    with queue.redis.pipeline(transaction=True) as pipe:
+        pipe.zremrangebyscore(queue.keys.cancelled, "-inf", cutoff)
+        pipe.zremrangebyscore(queue.keys.cancel_entries, "-inf", cutoff)
+        jobs, entries = pipe.execute()
+    return int(jobs) + int(entries)
 
 
 def extend_visibility(queue: Queue, consumers: list[str]) -> int:

@@ -59,6 +59,28 @@ DEFAULT_VISIBILITY_TIMEOUT_S = 30.0
 #: Deliveries without an ack (the worker died each time) before a job is dead-lettered.
 DEFAULT_MAX_DELIVERIES = 5
 
+#: How long a settled job's return value (and its record) is kept, by default: None keeps
+#: none, so a job pays nothing for results unless its task or queue sets ``result_ttl``.
+DEFAULT_RESULT_TTL_S: float | None = None
+#: Largest return value kept, as JSON bytes; a larger one dead-letters its job with the reason.
+DEFAULT_MAX_RESULT_BYTES = 1_048_576
+#: How long the record of a job that has not settled yet lives (its state, progress): a
+#: bound, so a record whose job was purged does not stay forever.
+JOB_RECORD_TTL_S = 7 * 86_400.0
+#: How long the outcome of a cancelled job is kept when its task keeps no results.
+CANCELLED_RECORD_TTL_S = 86_400.0
+#: How long a cancel mark of a job a worker held stays when nobody acted on it (the job
+#: settled first, or its queue is no longer served): cleared by the trim pass after this.
+CANCEL_MARK_TTL_S = 86_400.0
+#: How long a running job has, once told it is cancelled (``JobCancelled`` raised in it),
+#: before its supervisor kills its worker.
+CANCEL_GRACE_S = 10.0
+#: A job's progress() is written at most this often; calls in between are kept locally and
+#: the newest goes with the next write, so a tight loop cannot flood the server.
+PROGRESS_INTERVAL_S = 0.25
+#: How long a blocking wait for a result blocks in one command (it waits again until its
+#: timeout; one command per this long per waiter, never a poll).
+RESULT_WAIT_CHUNK_S = 30.0
 #: How long dead-lettered jobs are kept before the maintenance thread trims them (7 days).
 DEFAULT_DEAD_RETENTION_S = 7 * 86_400.0
 

@@ -14,8 +14,9 @@ from typing import Any
 
 from . import codec, scripts, settings
 from .backoff import retry_delay_s
-from .errors import Retry
+from .errors import JobCancelled, ResultError, Retry
 from .hooks import Hooks, call
+from .lifecycle.records import settle_cancelled_call
 from .queue import Queue
 from .task import Task
 
@@ -31,8 +32,14 @@ Entry = tuple[Any, ...]
 def fail_attempt(queue: Queue, task: Task[..., Any], entry: Entry, error: BaseException, hooks: Hooks = ()) -> None:
     """Schedule the next attempt with backoff, or dead-letter the job once its retries are used."""
     _stream, entry_id, job_id, task_name, args, kwargs, attempt, enqueued_at = entry
+    if isinstance(error, JobCancelled):  # cancelled while it ran: never retried
+        settle_cancelled(queue, entry, hooks, interrupted=True)
+        return
     if hooks:
         call(hooks, "failed", queue.name, entry, error)
+    if isinstance(error, ResultError):  # the same return value again would fail the same way
+        dead_letter(queue, entry, f"its result cannot be kept: {error}", error, hooks)
+        return
     if attempt > task.policy.retries:
         dead_letter(queue, entry, f"failed {attempt} time{'s' if attempt != 1 else ''}; no retries left", error, hooks)
         return
@@ -43,8 +50,12 @@ def fail_attempt(queue: Queue, task: Task[..., Any], entry: Entry, error: BaseEx
     args_json, kwargs_json = reencode(args, kwargs)
     member = codec.encode_delayed_member(job_id, task_name, args_json, kwargs_json, attempt + 1, enqueued_at)
     due_ms = time.time_ns() // 1_000_000 + int(delay_s * 1000)
-    keys = [queue.keys.stream, queue.keys.delayed, queue.keys.stats]
-    if not scripts.RETRY(queue.redis, keys, [settings.CONSUMER_GROUP, entry_id, due_ms, member]):
+    keys = [queue.keys.stream, queue.keys.delayed, queue.keys.stats, queue.keys.cancelled]
+    retried = scripts.RETRY(queue.redis, keys, [settings.CONSUMER_GROUP, entry_id, due_ms, member, job_id])
+    if retried == 2:  # cancelled while it ran: not retried
+        settle_cancelled(queue, entry, hooks, interrupted=True)
+        return
+    if not retried:
         log.warning("job %s (%s): its entry was settled elsewhere meanwhile; not retried here", job_id, task_name)
         return
     if hooks:
@@ -53,6 +64,18 @@ def fail_attempt(queue: Queue, task: Task[..., Any], entry: Entry, error: BaseEx
         "job %s (%s) attempt %d failed: %s: %s; retrying in %.2fs",
         job_id, task_name, attempt, type(error).__name__, error, delay_s,
     )
+
+
+def settle_cancelled(queue: Queue, entry: Entry, hooks: Hooks = (), *, interrupted: bool) -> None:
+    """A cancelled job stopped: out of the pending list, recorded cancelled, never retried."""
+    _stream, entry_id, job_id, task_name, _args, _kwargs, attempt, _enqueued_at = entry
+    script, keys, args = settle_cancelled_call(queue, entry_id, job_id, task_name, attempt, interrupted)
+    if not script(queue.redis, keys, args):
+        log.warning("job %s (%s): its entry was settled elsewhere meanwhile; not cancelled here", job_id, task_name)
+        return
+    if hooks:
+        call(hooks, "cancelled", queue.name, entry, interrupted)
+    log.warning("job %s (%s) attempt %d cancelled%s", job_id, task_name, attempt, " while running" if interrupted else "")
 
 
 def dead_letter(queue: Queue, entry: Entry, reason: str, error: BaseException | None, hooks: Hooks = ()) -> None:

@@ -29,8 +29,8 @@ from . import settings
 from .checks import count_setting, seconds_setting
 from .errors import ConfigurationError, TimeLimitExceeded
 from .events import EventBatch
-from .hooks import hooks_for
-from .batch import LongJobWatcher
+from .hooks import Outbox, hooks_for
+from .batch import CANCEL_SIGNAL, LongJobWatcher
 from .maintenance import LiveWorker, Maintenance
 from .presence import Presence, WorkerInfo
 from .queue import Queue
@@ -53,6 +53,10 @@ CRASH_WINDOW_S = 5.0
 
 #: Most worker processes one supervisor runs (slots are reserved up front).
 MAX_WORKERS = 256
+
+#: Put on the supervisor's signal queue by the maintenance thread when it read cancel marks
+#: (not a signal number: no signal is ever negative).
+_CANCEL_MARKS = -1
 
 
 @dataclass
@@ -83,6 +87,7 @@ class Supervisor:
         workers: int = 1,
         burst: bool = False,
         grace_period_s: float = settings.DEFAULT_GRACE_PERIOD_S,
+        cancel_grace_s: float = settings.CANCEL_GRACE_S,
         max_jobs_per_worker: int | None = None,
         max_memory_per_worker_mb: int | None = None,
         hung_worker_s: float = settings.HUNG_WORKER_S,
@@ -92,6 +97,7 @@ class Supervisor:
         if workers > MAX_WORKERS:
             raise ConfigurationError(f"--workers must be <= {MAX_WORKERS}, got {workers}")
         self.grace_period_s = seconds_setting("--grace-period", grace_period_s, 0.0)
+        self.cancel_grace_s = seconds_setting("--cancel-grace", cancel_grace_s, 0.0)
         # A live worker polls at least every read block plus its reply margin.
         least_hung_s = settings.READ_BLOCK_MS / 1000 + settings.READ_TIMEOUT_MARGIN_S
         self.hung_worker_s = seconds_setting("--hung-worker-timeout", hung_worker_s, least_hung_s)
@@ -103,7 +109,9 @@ class Supervisor:
         self._reload = reload
         self._new_worker(self.queues)  # validates the queues and limits before any fork
         self.slots = SlotTable(MAX_WORKERS)
-        self.maintenance = Maintenance(self.queues, live_workers=self.live_workers, beat=self.beat_presence)
+        self.maintenance = Maintenance(
+            self.queues, live_workers=self.live_workers, beat=self.beat_presence, cancels=self.on_cancel_marks
+        )
         self.long_jobs = LongJobWatcher(self.running_jobs)
         self._presence: list[Presence] = []
         self.exit_status = 0
@@ -123,7 +131,12 @@ class Supervisor:
             signal.SIGTTIN: self._add_worker,
             signal.SIGTTOU: self._remove_worker,
             signal.SIGCHLD: lambda: None,  # wakes the loop; reap_workers does the work
+            _CANCEL_MARKS: self.tell_workers_of_cancels,  # not a signal: the maintenance thread's news
         }
+        #: entry ids marked cancelled, per stream (from the maintenance thread, each tick)
+        self._cancel_marks: dict[str, set[str]] = {}
+        #: (worker pid, entry id) -> when that worker was told the entry was cancelled
+        self._told_of_cancel: dict[tuple[int, str], float] = {}
 
     # -- the main loop -------------------------------------------------------------------
 
@@ -194,6 +207,50 @@ class Supervisor:
                 self._kill(record, f"job {view.job_id} ({view.task}) ran past its time limit of {limit_s:g}s")
             elif not view.busy and view.last_poll and now - view.last_poll > self.hung_worker_s:
                 self._kill(record, f"it has not polled the server for {now - view.last_poll:.0f}s (hung?)")
+            elif self._cancel_marks:
+                self._stop_cancelled_job(record, now)
+
+    # -- cancelled jobs (qrun.lifecycle.cancel) --------------------------------------------
+
+    def on_cancel_marks(self, marks: dict[str, set[str]]) -> None:
+        """The maintenance thread read the cancel marks: hand them to the main loop."""
+        self._cancel_marks = marks
+        self._signals.put_nowait(_CANCEL_MARKS)
+
+    def tell_workers_of_cancels(self) -> None:
+        """Signal each worker serving a queue with new cancel marks, once per mark: the one
+        holding the entry hands it back cancelled, or interrupts it if it runs."""
+        marks = self._cancel_marks
+        live = {(pid, entry) for pid, entry in self._told_of_cancel if any(entry in ids for ids in marks.values())}
+        self._told_of_cancel = {key: at for key, at in self._told_of_cancel.items() if key in live}
+        now = time.monotonic()
+        for record in list(self._workers.values()):
+            if record.killed_for or self.slots.read(record.slot).pid != record.pid:
+                continue  # killed, or still booting (its handler may not be installed yet)
+            new = [
+                entry for queue in record.queues for entry in marks.get(queue.keys.stream, ())
+                if (record.pid, entry) not in self._told_of_cancel
+            ]
+            if new:
+                for entry in new:
+                    self._told_of_cancel[(record.pid, entry)] = now
+                _tell(record.pid, CANCEL_SIGNAL)
+
+    def _stop_cancelled_job(self, record: WorkerProcess, now: float) -> None:
+        """A worker still running a cancelled job: tell it (again, if it started the job
+        after it was told), and kill it once it ignored JobCancelled for CANCEL_GRACE_S."""
+        running = self.slots.running(record.slot)
+        if running is None or not 0 <= running[0] < len(record.queues):
+            return
+        entry = running[1]
+        if entry not in self._cancel_marks.get(record.queues[running[0]].keys.stream, ()):
+            return
+        told_at = self._told_of_cancel.get((record.pid, entry))
+        if told_at is None:
+            self._told_of_cancel[(record.pid, entry)] = now
+            _tell(record.pid, CANCEL_SIGNAL)
+        elif now - told_at > self.cancel_grace_s:
+            self._kill(record, f"its job (entry {entry}) was cancelled and still ran {self.cancel_grace_s:g}s later")
 
     def reap_workers(self) -> None:
         """Collect exited children, say in plain words why each one ended."""
@@ -476,6 +533,15 @@ class Supervisor:
         self._signals.put_nowait(signum)  # nothing else: no logging, no I/O in a handler
 
 
+def _tell(pid: int, signum: int) -> None:
+    """Signal the worker process alone (not its group: what its job started would die of an
+    unhandled SIGUSR2); gone already is fine."""
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
 def settle_killed_job(queue: Queue, entry_id: str, limit_s: float) -> None:
     """A job whose worker was killed for its hard time limit: a failed attempt (retried or
     dead-lettered by its task's policy), with the reason recorded."""
@@ -486,11 +552,13 @@ def settle_killed_job(queue: Queue, entry_id: str, limit_s: float) -> None:
     error = TimeLimitExceeded(f"killed after running past its time limit of {limit_s:g}s")
     task = queue.tasks.get(entry[3])
     events = EventBatch(queue.prefix) if queue.events else None
-    hooks = hooks_for(events)
+    outbox = Outbox()
+    hooks = hooks_for(queue, events, outbox)
     if task is None:
         dead_letter(queue, entry, f"unknown task {entry[3]!r}: no imported queue declares it", error, hooks)
     else:
         fail_attempt(queue, task, entry, error, hooks)
+    outbox.send(queue.redis)
     if events is not None:
         events.publish(queue.redis)
 

@@ -76,6 +76,8 @@ class Task(Generic[P, R]):
         policy: RetryPolicy,
         limits: TimeLimits | None = None,
         unique: UniquePolicy | None = None,
+        result_ttl_s: float | None = None,
+        max_result_bytes: int = 1_048_576,
     ) -> None:
         self.queue = queue
         self.func = func
@@ -84,6 +86,12 @@ class Task(Generic[P, R]):
         self.limits = limits or TimeLimits()
         #: How duplicate jobs are collapsed (``@queue.task(unique=True)``), or None.
         self.unique = unique
+        #: Seconds a settled run's result (or error) is kept; None: none kept.
+        self.result_ttl_s = result_ttl_s
+        self.max_result_bytes = max_result_bytes
+        #: What a worker calls: the function itself, or (keeping results) the function with
+        #: its return value checked and encoded, so a value that cannot be kept fails the run.
+        self.run: Callable[..., Any] = func if result_ttl_s is None else self._run_keeping_result
         self.signature = _signature(func)
         self._parameters = _positional_names(self.signature)
         self.__doc__ = func.__doc__
@@ -92,6 +100,11 @@ class Task(Generic[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.func(*args, **kwargs)
+
+    def _run_keeping_result(self, *args: Any, **kwargs: Any) -> bytes:
+        from .lifecycle.records import encode_result
+
+        return encode_result(self.func(*args, **kwargs), self.max_result_bytes)
 
     def __repr__(self) -> str:
         return f"<qrun.Task {self.name} on queue {self.queue.name!r}>"

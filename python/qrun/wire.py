@@ -31,6 +31,7 @@ from redis.exceptions import ConnectionError, NoScriptError, RedisError, Respons
 from . import codec, scripts, settings
 from .connection import make_raw_connection
 from .events import EventBatch
+from .hooks import Outbox
 from .queue import Queue
 from .recovery import recreate_lost_groups
 
@@ -38,8 +39,9 @@ log = logging.getLogger("qrun.worker")
 
 Entry = tuple[Any, ...]
 
-#: acks taken to send: entry ids per stream, and what to run once they are confirmed
-Owed = tuple[dict[bytes, list[str]], list[Callable[[], None]]]
+#: acks taken to send: entry ids per stream, what to run once they are confirmed, and the
+#: hooks' writes that go ahead of them (qrun.hooks.Outbox)
+Owed = tuple[dict[bytes, list[str]], list[Callable[[], None]], list[tuple[scripts.Script, list[str], list[Any]]]]
 
 
 def _is_nogroup(error: BaseException) -> bool:
@@ -49,7 +51,9 @@ def _is_nogroup(error: BaseException) -> bool:
 class Wire:
     """One worker's connection to the server and what it owes the server."""
 
-    def __init__(self, queues: Sequence[Queue], events: dict[bytes, EventBatch | None], read_block_ms: int) -> None:
+    def __init__(
+        self, queues: Sequence[Queue], events: dict[bytes, EventBatch | None], read_block_ms: int, outbox: Outbox | None = None
+    ) -> None:
         self.queues = list(queues)
         self.by_stream = {queue.keys.stream.encode(): queue for queue in self.queues}
         self.read_block_ms = read_block_ms
@@ -61,6 +65,7 @@ class Wire:
         #: append directly (``wire.acks[stream].append(entry_id)``); taking swaps the lists
         self.acks: dict[bytes, list[str]] = {stream: [] for stream in self.by_stream}
         self._after: list[Callable[[], None]] = []  # run once those acks are confirmed
+        self._outbox = outbox if outbox is not None else Outbox()  # hooks' writes, sent ahead of the acks
         self._unreleased: list[Entry] = []  # cut by the long-job handler, hand-back failed: retried here
         #: commands sent ahead whose replies are still unread: (ack commands, their acks, event commands)
         self._sent: list[tuple[list[bytes], Owed, int]] = []
@@ -139,18 +144,23 @@ class Wire:
         for stream in taken:
             acks[stream] = []
         after, self._after = self._after, []
-        return taken, after
+        return taken, after, self._outbox.take()
 
     def _give_back_acks(self, taken: Owed) -> None:
         """Unconfirmed: they go out again with the next round trip."""
-        acks, after = taken
+        acks, after, writes = taken
         for stream, ids in acks.items():
             self.acks[stream][:0] = ids
         self._after[:0] = after
+        if writes:
+            self._outbox.give_back(writes)
 
     def _ack_commands(self, taken: Owed) -> list[bytes]:
+        """The hooks' writes, then one ack script call per stream: a job's ack never reaches
+        the server without what was written about it first."""
         group = settings.CONSUMER_GROUP.encode()
-        return [
+        writes = [self._pack(b"EVALSHA", script.sha, len(keys), *keys, *args) for script, keys, args in taken[2]]
+        return writes + [
             self._pack(b"EVALSHA", scripts.ACK.sha, 2, stream, self.by_stream[stream].keys.stats, group, *ids)
             for stream, ids in taken[0].items() if ids
         ]
@@ -211,6 +221,8 @@ class Wire:
         them with its next read), the events gathered, and hand ``rest`` back. If the server
         is away, ``rest`` is kept and handed back before the next read."""
         try:
+            for script, keys, args in list(self._outbox.calls):  # what the acks must not overtake
+                self._urgent_script(script, keys, args)
             for stream, ids in [(stream, ids[:]) for stream, ids in list(self.acks.items()) if ids]:
                 queue = self.by_stream[stream]
                 self._urgent_script(scripts.ACK, [queue.keys.stream, queue.keys.stats], [settings.CONSUMER_GROUP, *ids])
@@ -232,11 +244,34 @@ class Wire:
             self._unreleased.extend(rest)
             log.warning("worker %d could not hand back %d job(s) yet (%s); retrying", os.getpid(), len(rest), error)
 
+    def urgent_cancel_marks(self) -> dict[bytes, set[str]]:
+        """For the cancel handler, on the urgent connection: the entry ids marked cancelled
+        in each stream this worker reads (``:cancel_entries``)."""
+        marks: dict[bytes, set[str]] = {}
+        for stream, queue in self.by_stream.items():
+            connection = self._urgent_connection()
+            try:
+                connection.send_command("ZRANGE", queue.keys.cancel_entries, 0, -1)
+                reply = connection.read_response()
+            except (ConnectionError, TimeoutError, OSError):
+                connection.disconnect()
+                raise
+            marks[stream] = {part.decode() if isinstance(part, bytes) else str(part) for part in reply or []}
+        return marks
+
+    def _urgent_connection(self) -> Any:
+        if self._urgent is None:
+            self._urgent = make_raw_connection(self._side)
+        return self._urgent
+
+    def urgent_script(self, script: scripts.Script, keys: list[str], args: list[Any]) -> Any:
+        """Run one script now on the urgent connection (the signal handlers' own: the main
+        one may be mid-command), loading it once if the server lost it."""
+        return self._urgent_script(script, keys, args)
+
     def _urgent_script(self, script: scripts.Script, keys: list[str], args: list[Any]) -> Any:
         """Run one script on the urgent connection, loading it once if the server lost it."""
-        connection = self._urgent
-        if connection is None:
-            connection = self._urgent = make_raw_connection(self._side)
+        connection = self._urgent_connection()
         try:
             connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
             return connection.read_response()
@@ -407,4 +442,4 @@ def _ids_by_stream(jobs: list[Entry]) -> dict[bytes, list[str]]:
 
 def _release_keys(queue: Queue) -> list[str]:
     """KEYS of release.lua for one queue."""
-    return [queue.keys.stream, queue.keys.dead, queue.keys.stats]
+    return [queue.keys.stream, queue.keys.dead, queue.keys.stats, queue.keys.cancelled, queue.keys.cancel_entries]

@@ -21,13 +21,15 @@ import psutil
 from redis.exceptions import ConnectionError, RedisError, TimeoutError
 
 from . import settings
-from .batch import LONG_JOB_SIGNAL, Batch, waited_s
+from .batch import CANCEL_SIGNAL, LONG_JOB_SIGNAL, Batch, waited_s
 from .checks import count_setting
 from .errors import ConfigurationError
 from .events import EventBatch
-from .hooks import JobHooks, call, hooks_for
+from .errors import JobCancelled
+from .hooks import JobHooks, Outbox, call, hooks_for
 from .job import _current, _set_consumer
 from .queue import Queue
+from .lifecycle.records import settle_cancelled_call
 from .settle import dead_letter, dead_letter_malformed, fail_attempt
 from .slots import SlotWriter
 from .time_limit import soft_time_limit
@@ -78,10 +80,10 @@ class Worker:
         self._events: dict[bytes, EventBatch | None] = {
             stream: batches.get(queue.prefix) for stream, queue in self._by_stream.items()
         }
+        #: What hooks write to the server, sent with the worker's next round trip (qrun.hooks).
+        self._outbox = Outbox()
         #: The hooks each stream's jobs run with (qrun.hooks): one per feature that is on.
-        self._hooks: dict[bytes, tuple[JobHooks, ...]] = {
-            stream: hooks_for(events) for stream, events in self._events.items()
-        }
+        self._hooks: dict[bytes, tuple[JobHooks, ...]] = self._make_hooks("")
         self._describe_jobs = True  # write each job into the slot (set per batch by _run_batch)
         self._shortest_visibility_s = min(queue.visibility_timeout_s for queue in self.queues)
         self._job_limit: int | None = None
@@ -97,6 +99,9 @@ class Worker:
         self._batch: Batch | None = None  # the batch being run, for the long-job handler
         self._acks: dict[bytes, list[str]] = {}  # the wire's acks owed, appended to per job
         self._in_long_job_handler = False
+        self._holding: Batch | None = None  # the batch being run, for the cancel handler
+        self._in_job: tuple[Any, ...] | None = None  # the entry whose task code runs now
+        self._in_cancel_handler = False
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -105,9 +110,10 @@ class Worker:
         if self.consumer is None:
             self.consumer = consumer_name(os.getpid())
         _set_consumer(self.consumer)
+        self._hooks = self._make_hooks(self.consumer)
         for queue in self.queues:
             queue.ensure_group()
-        self.wire = Wire(self.queues, self._events, self.read_block_ms)
+        self.wire = Wire(self.queues, self._events, self.read_block_ms, self._outbox)
         self.wire.connect(self.consumer)
         self._acks = self.wire.acks
         self._parent_pid = os.getppid()
@@ -118,6 +124,12 @@ class Worker:
             self._job_limit = int(self.max_jobs * jitter)
         if self.max_memory_mb is not None:
             self._memory_limit_bytes = int(self.max_memory_mb * jitter * 1024 * 1024)
+
+    def _make_hooks(self, consumer: str) -> dict[bytes, tuple[JobHooks, ...]]:
+        return {
+            stream: hooks_for(self._by_stream[stream], events, self._outbox, consumer)
+            for stream, events in self._events.items()
+        }
 
     def request_stop(self) -> None:
         """Finish the jobs already fetched, settle them, then leave :meth:`run`."""
@@ -139,6 +151,44 @@ class Worker:
             log.exception("worker %d could not act on a long job now", os.getpid())
         finally:
             self._in_long_job_handler = False
+
+    def on_cancel(self, _signum: int = 0, _frame: object = None) -> None:
+        """The supervisor says a job this worker may hold was cancelled (CANCEL_SIGNAL): read
+        the cancel marks on the urgent connection; settle the marked jobs of the batch that
+        have not started as cancelled (handing the others back, as for a long job); raise
+        :class:`qrun.JobCancelled` in the running job if it is marked. Runs on the main
+        thread, between two bytecodes (qrun.lifecycle.cancel)."""
+        if self._in_cancel_handler or self.wire is None:
+            return
+        self._in_cancel_handler = True
+        interrupt = None
+        try:
+            wire = self.wire
+            marks = wire.urgent_cancel_marks()
+            batch = self._holding
+            if batch is not None and any(job[1] in marks.get(job[0], ()) for job in batch.jobs):
+                rest = batch.cut()
+                for job in rest:
+                    if job[1] in marks.get(job[0], ()):
+                        self._settle_cancelled_now(job, interrupted=False)
+                wire.urgent_flush_and_release([job for job in rest if job[1] not in marks.get(job[0], ())])
+            running = self._in_job
+            if running is not None and running[1] in marks.get(running[0], ()):
+                interrupt = running
+        except Exception:  # never into the job: it is not the job's failure
+            log.exception("worker %d could not act on a cancel now", os.getpid())
+        finally:
+            self._in_cancel_handler = False
+        if interrupt is not None and self._in_job is interrupt:
+            raise JobCancelled(f"job {interrupt[2]} was cancelled")
+
+    def _settle_cancelled_now(self, job: tuple[Any, ...], *, interrupted: bool) -> None:
+        stream, entry_id, job_id, task_name, _args, _kwargs, attempt, _enqueued_at = job
+        queue = self._by_stream[stream]
+        script, keys, args = settle_cancelled_call(queue, entry_id, job_id, task_name, attempt, interrupted)
+        if self._wire.urgent_script(script, keys, args):
+            log.info("job %s (%s) cancelled before it started", job_id, task_name)
+            call(self._hooks[stream], "cancelled", queue.name, job, interrupted)
 
     def run(self) -> None:
         """Fetch, run and settle jobs until :meth:`request_stop` is called (or it is time to
@@ -265,6 +315,7 @@ class Worker:
             progress, at = slot.ints, slot.started_at
         if may_cut:
             self._batch = batch  # the long-job handler may hand back the rest while a job runs
+        self._holding = batch  # the cancel handler may take cancelled jobs out of it
         # Under a supervisor, its long-job watcher decides when a batch has waited long enough
         # (counting only time the worker ran, not time it waited for a CPU); a worker on its
         # own (in-process) judges by the wall clock after each job.
@@ -301,7 +352,7 @@ class Worker:
                     wire.release(batch.cut())
         finally:
             self._started = started
-            self._batch = None
+            self._batch = self._holding = None
             if slot is not None:
                 slot.batch_ended()
                 slot.idle(self.jobs_done)
@@ -351,20 +402,23 @@ class Worker:
                 slot.job_started(self.jobs_done, self._queue_index[stream], entry_id, job_id, task_name, limits.hard_s)
         token = _current.set((queue, entry))
         try:
+            self._in_job = entry  # the cancel handler may raise JobCancelled in it from now
             if limits.soft_s is None:
-                task.func(*args, **kwargs)
+                result = task.run(*args, **kwargs)
             else:
                 with soft_time_limit(limits.soft_s):
-                    task.func(*args, **kwargs)
+                    result = task.run(*args, **kwargs)
+            self._in_job = None
         except Exception as error:  # the job's failure, never the worker's
+            self._in_job = None
             fail_attempt(queue, task, entry, error, hooks)
         else:
+            if hooks:  # before the ack: what hooks write goes ahead of it (qrun.hooks.Outbox)
+                call(hooks, "succeeded", queue.name, entry, result)
             if task.unique is None:
                 self._acks[stream].append(entry_id)
             else:  # its claim is freed once the ack is confirmed, not before
                 self._wire.ack_later_then(stream, entry_id, partial(task.release_unique, job_id, args, kwargs))
-            if hooks:
-                call(hooks, "succeeded", queue.name, entry)
         finally:
             _current.reset(token)
             self.jobs_done += 1
@@ -394,6 +448,7 @@ def run_in_child(worker: Worker) -> None:
     stop = worker.request_stop
     signal.signal(signal.SIGTERM, lambda _signum, _frame: stop())
     signal.signal(LONG_JOB_SIGNAL, worker.on_long_job)
+    signal.signal(CANCEL_SIGNAL, worker.on_cancel)
     signal.signal(signal.SIGINT, _ignore)  # Ctrl+C reaches the supervisor, which decides
     signal.signal(signal.SIGHUP, _ignore)  # the supervisor's signal
     for ignored in (signal.SIGTTIN, signal.SIGTTOU):  # SIG_IGN: reading a terminal from the background gets EIO

@@ -48,7 +48,9 @@ def test_handing_back_an_entry_too_large_to_copy_dead_letters_it_with_the_reason
     [entry_id] = _deliver(client, queue, "w1")
 
     handed_back = scripts.RELEASE(
-        queue.redis, [queue.keys.stream, queue.keys.dead, queue.keys.stats], [settings.CONSUMER_GROUP, entry_id]
+        queue.redis,
+        [queue.keys.stream, queue.keys.dead, queue.keys.stats, queue.keys.cancelled, queue.keys.cancel_entries],
+        [settings.CONSUMER_GROUP, entry_id],
     )
 
     assert handed_back == 0

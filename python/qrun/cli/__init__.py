@@ -75,8 +75,9 @@ def _register(*commands: Any) -> None:
 
 from .demo import demo  # noqa: E402
 from .events import events  # noqa: E402
+from .jobs import cancel, job  # noqa: E402
 from .queues import dead, stats  # noqa: E402
 from .run import run  # noqa: E402
 from .workers import workers  # noqa: E402
 
-_register(run, demo, stats, dead, workers, events)
+_register(run, demo, stats, dead, workers, events, job, cancel)

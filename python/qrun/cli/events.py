@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import os
 import signal
 import sys
@@ -132,6 +134,16 @@ def format_event(event: dict[str, Any]) -> str:
         parts.append(f"error: {event['error']}")
     if event.get("reason"):
         parts.append(f"reason: {event['reason']}")
+    if event.get("event") == "progress":
+        fraction = event.get("progress")
+        if isinstance(fraction, (int, float)) and not isinstance(fraction, bool):
+            parts.append(f"{fraction:.0%}")
+        if event.get("note"):
+            parts.append(str(event["note"]))
+        if event.get("fields"):
+            parts.append(json.dumps(event["fields"], ensure_ascii=False))
+    if event.get("event") == "cancelled":
+        parts.append("interrupted while running" if event.get("interrupted") else "before it started")
     return "  ".join(parts)
 
 

@@ -20,6 +20,8 @@ from .options import remember_servers
 @click.option("--burst", is_flag=True, help="Exit 0 once nothing is ready, delayed or in flight.")
 @click.option("--grace-period", default=settings.DEFAULT_GRACE_PERIOD_S, show_default=True,
               type=click.FloatRange(min=0), help="Seconds workers get to finish their jobs on TERM/INT.")
+@click.option("--cancel-grace", default=settings.CANCEL_GRACE_S, show_default=True, type=click.FloatRange(min=0),
+              metavar="SECONDS", help="Seconds a cancelled running job gets to stop before its worker is killed.")
 @click.option("--max-jobs-per-worker", type=click.IntRange(min=1), default=None, metavar="N",
               help="Replace a worker after about N jobs (each gets up to 10% more, at random).")
 @click.option("--max-memory-per-worker", type=click.IntRange(min=1), default=None, metavar="MIB",
@@ -31,6 +33,7 @@ def run(
     workers: int,
     burst: bool,
     grace_period: float,
+    cancel_grace: float,
     max_jobs_per_worker: int | None,
     max_memory_per_worker: int | None,
     hung_worker_timeout: float,
@@ -48,6 +51,7 @@ def run(
             workers=workers,
             burst=burst,
             grace_period_s=grace_period,
+            cancel_grace_s=cancel_grace,
             max_jobs_per_worker=max_jobs_per_worker,
             max_memory_per_worker_mb=max_memory_per_worker,
             hung_worker_s=hung_worker_timeout,

@@ -63,6 +63,10 @@ ENQUEUE_UNIQUE_DELAYED = SCRIPTS["enqueue_unique_delayed"]
 PUBLISH_EVENTS = SCRIPTS["publish_events"]
 RECLAIM = SCRIPTS["reclaim"]
 EXTEND = SCRIPTS["extend"]
+RECORD_JOB = SCRIPTS["record_job"]
+CANCEL = SCRIPTS["cancel"]
+SETTLE_CANCELLED = SCRIPTS["settle_cancelled"]
+FIND_ENTRY = SCRIPTS["find_entry"]
 
 
 def run_pipelined(client: redis.Redis, calls: Sequence[tuple[Script, Sequence[Any], Sequence[Any]]]) -> list[Any]:

@@ -14,6 +14,8 @@ KEYS[1]  {prefix:queue}:stream  (stream)  the pending entries
 KEYS[2]  {prefix:queue}:dead    (stream)  dead-lettered jobs
 KEYS[3]  {prefix:queue}:stats   (hash)    "redelivered" / "dead_lettered" grow
 KEYS[4]  {prefix:queue}:leases  (zset)    entry id -> ms until which a job asked to stay hidden
+KEYS[5]  {prefix:queue}:cancelled       (zset)  job ids cancelled while held: dropped, not redelivered
+KEYS[6]  {prefix:queue}:cancel_entries  (zset)  their entry marks are cleared
 ARGV[1]  consumer group
 ARGV[2]  minimum idle time, ms
 ARGV[3]  first entry id to look at: '-' or '(<id>' (exclusive, to go on after a batch)
@@ -26,13 +28,16 @@ ARGV[8]  which entries are charged a delivery: '*' every one (nobody knows what 
 ARGV[9..] consumers known to be alive (the caller's own workers): their entries are skipped
 
 Returns: {last id looked at ('' if none), entries looked at, redelivered, dead-lettered,
-          {job id, task, attempt, reason, ...} of each job dead-lettered (for events; '' if unknown)}
+          {job id, task, attempt, reason, ...} of each job dead-lettered (for events; '' if unknown),
+          {job id, task, attempt, ...} of each cancelled job dropped (its outcome is the caller's to record)}
 ]]
 local rcall = redis.call
 local stream = KEYS[1]
 local dead = KEYS[2]
 local stats = KEYS[3]
 local leases = KEYS[4]
+local cancelled = KEYS[5]
+local cancel_entries = KEYS[6]
 local group = ARGV[1]
 local max_deliveries = tonumber(ARGV[5])
 local now = ARGV[6]
@@ -56,6 +61,7 @@ local last = ''
 local redelivered = 0
 local dead_lettered = 0
 local dead_jobs = {}
+local cancelled_jobs = {}
 for _, info in ipairs(pending) do
   local id = info[1]
   last = id
@@ -80,7 +86,13 @@ for _, info in ipairs(pending) do
           known[fields[i]] = fields[i + 1]
         end
       end
-      if reason or deliveries >= max_deliveries then
+      if known.id ~= '' and rcall('ZSCORE', cancelled, known.id) then
+        rcall('ZREM', cancelled, known.id)
+        rcall('ZREM', cancel_entries, id)
+        for _, value in ipairs({known.id, known.task, known.attempt}) do
+          cancelled_jobs[#cancelled_jobs + 1] = value
+        end
+      elseif reason or deliveries >= max_deliveries then
         reason = reason or string.format('delivered %d times without ack (worker died?)', deliveries)
         local extra = {'dead_reason', reason, 'dead_error_type', '', 'dead_error', '',
                        'dead_traceback', '', 'dead_at', now, 'dead_entry_id', id}
@@ -113,4 +125,4 @@ end
 if dead_lettered > 0 then
   rcall('HINCRBY', stats, 'dead_lettered', dead_lettered)
 end
-return {last, #pending, redelivered, dead_lettered, dead_jobs}
+return {last, #pending, redelivered, dead_lettered, dead_jobs, cancelled_jobs}

@@ -4,17 +4,31 @@ the stream, atomically, with its fields (and attempt) unchanged.
 KEYS[1]  {prefix:queue}:stream  (stream)  the jobs' entries
 KEYS[2]  {prefix:queue}:dead    (stream)  where an entry too large to copy goes instead
 KEYS[3]  {prefix:queue}:stats   (hash)    "dead_lettered" grows for those
+KEYS[4]  {prefix:queue}:cancelled       (zset)  job ids cancelled meanwhile: dropped, not handed back
+KEYS[5]  {prefix:queue}:cancel_entries  (zset)  their entry marks are cleared
 ARGV[1]  consumer group
 ARGV[2..] entry ids
 
 Returns: the number of entries handed back (ids no longer pending are skipped; an entry
-deleted while pending is only cleared from the pending list).
+deleted while pending is only cleared from the pending list; a job cancelled meanwhile is
+dropped, its job id left in KEYS[4] so its status still says cancelled).
 ]]
 local rcall = redis.call
 local stream = KEYS[1]
 local dead = KEYS[2]
 local stats = KEYS[3]
+local cancelled = KEYS[4]
+local cancel_entries = KEYS[5]
 local group = ARGV[1]
+
+local function job_id(fields)
+  for i = 1, #fields, 2 do
+    if fields[i] == 'id' then
+      return fields[i + 1]
+    end
+  end
+  return nil
+end
 
 local released = 0
 for i = 2, #ARGV do
@@ -34,9 +48,14 @@ for i = 2, #ARGV do
   elseif #entries[1][2] > 7000 then
     -- not pending any more: someone else settled it
   elseif rcall('XACK', stream, group, id) == 1 then
-    rcall('XADD', stream, '*', unpack(entries[1][2]))
+    local job = job_id(entries[1][2])
+    if job and rcall('ZSCORE', cancelled, job) then
+      rcall('ZREM', cancel_entries, id)  -- cancelled while held: it never runs
+    else
+      rcall('XADD', stream, '*', unpack(entries[1][2]))
+      released = released + 1
+    end
     rcall('XDEL', stream, id)
-    released = released + 1
   end
 end
 return released
