@@ -30,7 +30,7 @@ def _open(name: str, url: str | None, prefix: str) -> Queue:
 def stats(names: tuple[str, ...], url: str | None, prefix: str) -> None:
     """Print job counts for each queue: ready, in flight, delayed, dead and lifetime totals."""
     queues = [_open(name, url, prefix) for name in names]
-    columns = ["ready", "in_flight", "delayed", "dead", "enqueued", "succeeded", "retried", "redelivered", "dead_lettered"]
+    columns = ["ready", "in_flight", "delayed", "dead", "enqueued", "succeeded", "retried", "redelivered", "dead_lettered", "cancelled"]
     counted = []
     for queue in queues:  # every count first, so a server that fails leaves no half table
         counted.append((queue.name, queue.stats()))
