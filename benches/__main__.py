@@ -28,6 +28,7 @@ SCENARIOS: dict[str, Callable[[str, list[System], scenarios.Plan], list[Figure]]
     "bulk": scenarios.enqueue_bulk,
     "e2e": scenarios.end_to_end,
     "latency": scenarios.latency_and_memory,
+    "results": scenarios.results,
     "codec": scenarios.codec,
 }
 LOWER_IS_BETTER = {"µs", "ms", "MiB", "µs/job"}
@@ -59,7 +60,8 @@ def table(figures: list[Figure]) -> str:
     for figure in figures:
         by_scenario.setdefault(figure.scenario, []).append(figure)
     for scenario, rows in by_scenario.items():
-        ours = next((f for f in rows if f.system.startswith("qrun")), None)
+        # qrun's own row (not a variant such as "qrun, results on") is the reference when present
+        ours = next((f for f in rows if f.system == "qrun"), None) or next((f for f in rows if f.system.startswith("qrun")), None)
         for figure in rows:
             ratio = ""
             if ours is not None and figure is not ours and figure.median and ours.median:
@@ -82,7 +84,9 @@ def main() -> int:
 
     plan = scenarios.Plan()
     if options.quick:
-        plan = scenarios.Plan(repeat=1, single_calls=1_000, bulk_jobs=20_000, e2e=((2, 20_000),), peer_e2e_jobs=300, probes=50)
+        plan = scenarios.Plan(
+            repeat=1, single_calls=1_000, bulk_jobs=20_000, e2e=((2, 20_000),), peer_e2e_jobs=300, probes=50, result_probes=50
+        )
     if options.repeat:
         plan = scenarios.Plan(**{**plan.__dict__, "repeat": options.repeat})
 

@@ -6,6 +6,7 @@ the ceilings qrun's figures are divided by.
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 import threading
@@ -116,6 +117,41 @@ class RawProbe:
 
     def worker_command(self, workers: int) -> list[str]:
         return consumer_command(workers)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def result_key(job_id: bytes | str) -> bytes:
+    """Where the minimal runner LPUSHes a ``bench.echo`` job's return value."""
+    return b"{raw:bench}:result:" + (job_id if isinstance(job_id, bytes) else job_id.encode())
+
+
+class RawResults:
+    """The result round trip's floor: one XADD, the minimal runner LPUSHes the return value,
+    the caller BLPOPs it (no record, no TTL, no outcome JSON)."""
+
+    name = "raw: XADD + minimal runner + BLPOP"
+    note = ""
+
+    def __init__(self, url: str) -> None:
+        self.client = redis.Redis.from_url(url)
+
+    def prepare(self) -> None:
+        self.client.delete(STREAM)
+        self.client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+
+    def worker_command(self, workers: int) -> list[str]:
+        return consumer_command(workers)
+
+    def round_trip(self, value: int, timeout_s: float) -> object:
+        fields = job_fields()
+        fields.update(task="bench.echo", args=f"[{value}]")
+        self.client.xadd(STREAM, fields)
+        reply = self.client.blpop([result_key(fields["id"])], timeout=timeout_s)
+        if reply is None:
+            raise TimeoutError(f"raw: no result within {timeout_s}s")
+        return json.loads(reply[1])
 
     def close(self) -> None:
         self.client.close()

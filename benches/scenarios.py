@@ -28,6 +28,7 @@ class Plan:
     e2e: tuple[tuple[int, int], ...] = ((2, 20_000), (8, 20_000), (2, 200_000), (8, 200_000))
     peer_e2e_jobs: int = 2_000
     probes: int = 200
+    result_probes: int = 500
     timeout_s: float = 300.0
 
 
@@ -192,6 +193,81 @@ def _probe(system: Any, directory: str, plan: Plan) -> list[float]:
 def _memory(process: psutil.Process) -> tuple[float, float]:
     info = process.memory_full_info()
     return info.rss / 2**20, info.uss / 2**20
+
+
+RESULT_WAIT_S = 10.0  #: the most one round trip may take before the run fails
+RESULT_GAP_S = 0.01  #: between round trips, as between latency probes: the workers idle
+
+
+def results(url: str, systems: list[System], plan: Plan, workers: int = 2) -> list[Figure]:
+    """Issue 9: what keeping results costs and how fast a caller gets a return value.
+
+    - **result round trip** with idle workers: ``plan.result_probes`` jobs one at a time, each
+      timed from before the enqueue to having the return value in this process, through each
+      system's own result API (benches/systems: ``result_clients``), and the raw floor;
+    - **end to end with results on** (qrun): the rows of ``end_to_end`` (same sizes, same
+      workers), on a queue that keeps every job's result, as "qrun, results on".
+    """
+    figures = []
+    clients: list[Any] = [client for system in systems for client in system.result_clients()]
+    clients.append(raw.RawResults(url))
+    for client in clients:
+        p50 = Figure("result round trip p50 (idle)", client.name, "ms", note=client.note)
+        p99 = Figure("result round trip p99 (idle)", client.name, "ms", note=client.note)
+        for _ in range(plan.repeat):
+            latencies = _round_trips(url, client, plan, workers)
+            p50.values.append(statistics.median(latencies) * 1e3)
+            p99.values.append(harness.percentile(latencies, 0.99) * 1e3)
+        figures += [p50, p99]
+    qrun_results = next((c for c in clients if c.name == "qrun"), None)
+    if qrun_results is not None:
+        for worker_count, jobs in plan.e2e:
+            figure = Figure(f"end to end, {worker_count} workers, {jobs:,} jobs", "qrun, results on", "jobs/s")
+            for _ in range(plan.repeat):
+                command = qrun_results.worker_command(worker_count)
+                seconds = _run_workers(url, command, jobs, lambda: qrun_results.fill(jobs), plan.timeout_s)
+                figure.values.append(jobs / seconds)
+            figures.append(figure)
+    for client in clients:
+        client.close()
+    return figures
+
+
+def _round_trips(url: str, client: Any, plan: Plan, workers: int) -> list[float]:
+    """Start the client's workers, warm them up, then time ``plan.result_probes`` round trips."""
+    with harness.mark_dir() as directory:
+        harness.flush(url)
+        if isinstance(client, raw.RawResults):
+            client.prepare()
+        running = Workers(client.worker_command(workers), harness.worker_env(url, directory), f"{directory}.log")
+        try:
+            deadline = time.monotonic() + plan.timeout_s
+            last_error: Exception | None = None
+            while True:  # the first round trip that comes back: the workers are up
+                if time.monotonic() > deadline or not running.alive():
+                    raise RuntimeError(f"{client.name}: no result came back ({last_error!r})\n{running.tail()}")
+                try:
+                    if client.round_trip(-1, 1.0) == -1:
+                        break
+                except Exception as error:  # noqa: BLE001 - each system raises its own timeout
+                    last_error = error
+                    time.sleep(0.1)
+            time.sleep(2.0)  # every worker process has booted and is blocked waiting for work
+            latencies: list[float] = []
+            for index in range(-4 * workers, plan.result_probes):  # a few unmeasured ones first
+                if time.monotonic() > deadline or not running.alive():
+                    raise RuntimeError(f"{client.name}: {len(latencies)} of {plan.result_probes} round trips\n{running.tail()}")
+                started = time.perf_counter()
+                value = client.round_trip(index, RESULT_WAIT_S)
+                elapsed = time.perf_counter() - started
+                if value != index:
+                    raise RuntimeError(f"{client.name}: round trip {index} returned {value!r}")
+                if index >= 0:
+                    latencies.append(elapsed)
+                time.sleep(RESULT_GAP_S)
+            return latencies
+        finally:
+            running.stop()
 
 
 def codec(_url: str, _systems: list[System], plan: Plan) -> list[Figure]:

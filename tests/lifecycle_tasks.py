@@ -97,3 +97,18 @@ def tight_progress(calls: int) -> int:
     assert job is not None
     written = sum(job.progress(i / calls) for i in range(calls))
     return written
+
+
+#: A queue that publishes lifecycle events, for the cancelled event.
+evented = qrun.Queue("life-events", events=True, result_ttl=60)
+
+
+@evented.task
+def evented_mark(n: int) -> int:
+    return n
+
+
+@queue.task(result_ttl=1)
+def short_lived(n: int) -> int:
+    """Its result expires a second after it settles."""
+    return n

@@ -17,3 +17,11 @@ def noop() -> None:
 
 def probe(sent_at: float) -> None:
     marks.mark_latency(sent_at)
+
+
+RESULTS_QUEUE = "bench-results"
+
+
+def echo(value: int) -> int:
+    """The result round trip's job (enqueued with RQ's default result_ttl on RESULTS_QUEUE)."""
+    return value

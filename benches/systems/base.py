@@ -48,5 +48,31 @@ class System(ABC):
     def worker_command(self, workers: int) -> list[str]:
         """The command that runs ``workers`` worker processes in the system's usual production mode."""
 
+    def result_clients(self) -> list[ResultClient]:
+        """This system with results on, the way its docs set them up with Redis (for the
+        ``results`` scenario); one per way of waiting the system offers, none by default."""
+        return []
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+class ResultClient(ABC):
+    """A result-enabled app of a system: its own queue, tasks and worker command, so the
+    results-off rows never run with results on."""
+
+    #: Name in the table (the system's), and what is special about this way of waiting.
+    name: str
+    note: str = ""
+
+    @abstractmethod
+    def worker_command(self, workers: int) -> list[str]:
+        """The command that runs ``workers`` worker processes of the result-enabled app."""
+
+    @abstractmethod
+    def round_trip(self, value: int, timeout_s: float) -> object:
+        """Enqueue ``echo(value)``, block (at most ``timeout_s``) through the system's result
+        API until its return value is back, and return it; raise if it did not come back."""
+
     def close(self) -> None:
         """Release connections."""

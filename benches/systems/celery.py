@@ -13,7 +13,7 @@ from importlib.metadata import version
 
 from benches.apps import celery_app
 
-from .base import System
+from .base import ResultClient, System
 
 
 class Celery(System):
@@ -44,6 +44,41 @@ class Celery(System):
             "--loglevel", "WARNING",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]  # fmt: skip
+
+    def result_clients(self) -> list[ResultClient]:
+        return [CeleryResults(self.url)]
+
+    def close(self) -> None:
+        self._app.close()
+
+
+class CeleryResults(ResultClient):
+    """Celery with results (benches.apps.celery_results_app: the redis result backend):
+    ``echo.delay(n).get(timeout=...)`` (the redis backend waits on pub/sub, no polling).
+    The same prefork worker, serving the results queue."""
+
+    name = "celery"
+
+    def __init__(self, url: str) -> None:
+        from benches.apps import celery_results_app
+
+        self._app = celery_results_app.build(url)
+        self._echo = self._app.tasks["bench.echo"]
+
+    def worker_command(self, workers: int) -> list[str]:
+        from benches.apps import celery_results_app
+
+        return [
+            sys.executable, "-m", "celery", "-A", "benches.apps.celery_results_app", "worker",
+            "--pool", "prefork",
+            "--concurrency", str(workers),
+            "--queues", celery_results_app.QUEUE,
+            "--loglevel", "WARNING",
+            "--without-gossip", "--without-mingle", "--without-heartbeat",
+        ]  # fmt: skip
+
+    def round_trip(self, value: int, timeout_s: float) -> object:
+        return self._echo.delay(value).get(timeout=timeout_s)
 
     def close(self) -> None:
         self._app.close()

@@ -13,7 +13,7 @@ from importlib.metadata import version
 
 from benches.apps import dramatiq_app
 
-from .base import System
+from .base import ResultClient, System
 
 
 class Dramatiq(System):
@@ -40,6 +40,39 @@ class Dramatiq(System):
             "--threads", "1",
             "--queues", dramatiq_app.QUEUE,
         ]  # fmt: skip
+
+    def result_clients(self) -> list[ResultClient]:
+        return [DramatiqResults(self.url)]
+
+    def close(self) -> None:
+        self._broker.close()
+
+
+class DramatiqResults(ResultClient):
+    """Dramatiq with results (benches.apps.dramatiq_results_app: the Results middleware on a
+    RedisBackend): ``message = echo.send(n); message.get_result(backend=..., block=True,
+    timeout=ms)`` (a BRPOPLPUSH on the message's result key). The same worker command."""
+
+    name = "dramatiq"
+
+    def __init__(self, url: str) -> None:
+        from benches.apps import dramatiq_results_app
+
+        self._broker, self._backend, self._echo = dramatiq_results_app.build(url)
+
+    def worker_command(self, workers: int) -> list[str]:
+        from benches.apps import dramatiq_results_app
+
+        return [
+            sys.executable, "-m", "dramatiq", "benches.apps.dramatiq_results_app",
+            "--processes", str(workers),
+            "--threads", "1",
+            "--queues", dramatiq_results_app.QUEUE,
+        ]  # fmt: skip
+
+    def round_trip(self, value: int, timeout_s: float) -> object:
+        message = self._echo.send(value)
+        return message.get_result(backend=self._backend, block=True, timeout=int(timeout_s * 1000))
 
     def close(self) -> None:
         self._broker.close()

@@ -47,8 +47,9 @@ class EnqueuedJob:
     def result(self, timeout: float | None = None) -> Any:
         """Block until the job settles (``timeout`` seconds at most; None: no limit) and return
         its return value. Raises :class:`qrun.JobFailed` if it ended dead,
-        :class:`qrun.JobCancelled` if cancelled, :class:`qrun.JobTimeout` after ``timeout``.
-        The task must keep results (``result_ttl``)."""
+        :class:`qrun.JobCancelled` if cancelled, :class:`qrun.JobTimeout` after ``timeout``,
+        :class:`qrun.JobNotFound` if a server that restarted mid-wait lost the job. The task
+        must keep results (``result_ttl``). A lost connection is retried until ``timeout``."""
         from .lifecycle import wait_result
 
         return wait_result(self._owner(), self.id, timeout, task_name=self.task)

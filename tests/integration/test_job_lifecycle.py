@@ -4,6 +4,7 @@ in every state, waiting, cancel in each state, progress, TTL expiry, bad input."
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -276,23 +277,100 @@ def test_progress_in_a_tight_loop_is_rate_limited(life: qrun.Queue, runs: Superv
 
 
 def test_waiters_block_on_the_server_instead_of_polling(life: qrun.Queue, runs: Supervisors, client: redis.Redis) -> None:
-    jobs = [lt.echo.enqueue(n) for n in range(200)]
+    waiters = 1_000
+    jobs = [lt.echo.enqueue(n) for n in range(waiters)]
     client.config_resetstat()
     results: dict[int, object] = {}
 
     def wait(n: int) -> None:
         results[n] = jobs[n].result(timeout=60)
 
-    threads = [threading.Thread(target=wait, args=(n,)) for n in range(200)]
+    threads = [threading.Thread(target=wait, args=(n,)) for n in range(waiters)]
     for thread in threads:
         thread.start()
     time.sleep(1.0)  # every waiter blocked for a second: a poller would have sent thousands
     stats = client.info("commandstats")
     idle_calls = sum(value["calls"] for key, value in stats.items() if key in ("cmdstat_blmove", "cmdstat_lindex", "cmdstat_hgetall"))
-    assert idle_calls <= 400
+    assert idle_calls <= 2 * waiters
     start_workers(runs)
     for thread in threads:
         thread.join(timeout=60)
-    assert results == {n: n for n in range(200)}
+    assert results == {n: n for n in range(waiters)}
     stats = client.info("commandstats")
-    assert stats["cmdstat_blmove"]["calls"] <= 400  # one per waiter, plus one per wake-up
+    assert stats["cmdstat_blmove"]["calls"] <= 2 * waiters  # one per waiter, plus the odd retry
+
+
+def test_results_really_expire(life: qrun.Queue, runs: Supervisors) -> None:
+    start_workers(runs)
+    job = lt.short_lived.enqueue(9)
+    assert job.result(timeout=20) == 9
+    wait_until(lambda: not life.redis.exists(life.keys.done(job.id)), 5, "the result to expire")
+    with pytest.raises(qrun.JobNotFound):
+        job.status()
+
+
+def test_cancel_publishes_a_cancelled_event(url: str, client: redis.Redis) -> None:
+    pubsub = client.pubsub()
+    try:
+        pubsub.subscribe(f"{lt.evented.prefix}:events:all")
+        pubsub.get_message(timeout=1)
+        job = lt.evented_mark.enqueue(1)
+        assert job.cancel().done
+        events = []
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(e["event"] == "cancelled" for e in events):
+            message = pubsub.get_message(timeout=0.5)
+            if message and message["type"] == "message":
+                events += json.loads(message["data"])
+        [cancelled] = [event for event in events if event["event"] == "cancelled"]
+        assert cancelled["job"] == job.id and cancelled["interrupted"] is False
+    finally:
+        pubsub.close()
+        lt.evented.close()
+
+
+@pytest.mark.parametrize("keeps_data", [True, False])
+def test_a_waiter_whose_server_restarts_reconnects_and_gets_the_result_or_a_clear_error(
+    tmp_path: Path, keeps_data: bool
+) -> None:
+    from qrun.embedded import EmbeddedValkey
+    from qrun.lifecycle import records
+
+    data = tmp_path / "data"
+    data.mkdir()
+    server = EmbeddedValkey(data_dir=str(data), appendonly=True).start()
+    restarted: EmbeddedValkey | None = None
+    queue = qrun.Queue("restart-wait", server.url, result_ttl=60)
+    try:
+        job = queue.enqueue("tests.anything", 1)
+        got: list[object] = []
+
+        def wait() -> None:
+            try:
+                got.append(job.result(timeout=20))
+            except qrun.QrunError as error:
+                got.append(error)
+
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        time.sleep(0.5)  # blocked on the server
+        server.stop(kill=True, keep_data=True)
+        time.sleep(0.5)
+        if not keeps_data:
+            for path in data.iterdir():
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        restarted = EmbeddedValkey(port=server.port, data_dir=str(data), appendonly=True).start()
+        if keeps_data:  # the worker's write, after the restart
+            records.record(queue, job.id, 60_000, records.succeeded_outcome(b'"after"', 1, 1), state="succeeded")
+        waiter.join(timeout=30)
+        assert not waiter.is_alive()
+        if keeps_data:
+            assert got == ["after"]
+        else:  # the job is gone with the data: said at once, not guessed, not waited out
+            [error] = got
+            assert isinstance(error, qrun.JobNotFound) and "no longer knows" in str(error)
+    finally:
+        queue.close()
+        if restarted is not None:
+            restarted.stop()
+        server.stop()

@@ -5,7 +5,8 @@ runs ``BLMOVE done done RIGHT LEFT`` (the element moves onto the same list, so i
 the next waiter, and every blocked waiter is served in turn): it returns at once if the
 outcome is already there, else the server wakes it when the worker writes it. One command per
 waiter per RESULT_WAIT_CHUNK_S at most, however many waiters there are. A lost connection
-(server restart, failover) is retried with backoff until the timeout.
+(server restart, failover) is retried with backoff until the timeout; once back, the waiter
+checks the job still exists (a server that restarted without its data raises JobNotFound).
 """
 
 from __future__ import annotations
@@ -46,7 +47,19 @@ def wait_outcome(queue: Queue, job_id: str, timeout: float | None) -> dict[str, 
     done = queue.keys.done(job_id)
     deadline = None if timeout is None else time.monotonic() + timeout
     backoff_s = settings.RECONNECT_BASE_S
+    reconnected = False
     while True:
+        if reconnected:  # a restarted server may have lost the job: say so now, not at the timeout
+            reconnected = False
+            try:
+                status(queue, job_id)
+            except JobNotFound:
+                raise JobNotFound(
+                    f"job {job_id}: the connection to the server was lost, and the server no longer knows "
+                    f"the job (it restarted without its data?)", job_id,
+                ) from None
+            except (ConnectionError, TimeoutError):
+                reconnected = True
         remaining = settings.RESULT_WAIT_CHUNK_S if deadline is None else deadline - time.monotonic()
         block_s = min(remaining, settings.RESULT_WAIT_CHUNK_S)
         try:
@@ -61,6 +74,7 @@ def wait_outcome(queue: Queue, job_id: str, timeout: float | None) -> dict[str, 
                 raise JobTimeout(f"job {job_id}: the server was unreachable until the timeout ({timeout}s)") from None
             time.sleep(min(backoff_s * (0.5 + random.random() / 2), max(0.0, remaining)))
             backoff_s = min(settings.RECONNECT_CAP_S, backoff_s * 2)
+            reconnected = True
             continue
         if reply is not None:
             try:
