@@ -1,4 +1,7 @@
-"""Where a qrun worker's time goes: ``python -m benches.profile_worker [JOBS]``.
+"""Where a qrun worker's time goes: ``python -m benches.profile_worker [JOBS] [--results]``.
+
+``--results`` runs the no-op job of the results-on app (benches.apps.qrun_results_app: every
+job's record and outcome kept) instead of the results-off one.
 
 Starts a valkey-server, enqueues JOBS no-op jobs, runs one Worker in this process under
 cProfile until every job is marked, and prints the top functions by own time. One process,
@@ -18,7 +21,9 @@ from qrun.embedded import EmbeddedValkey
 
 
 def main() -> None:
-    jobs = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000
+    numbers = [arg for arg in sys.argv[1:] if not arg.startswith("--")]
+    jobs = int(numbers[0]) if numbers else 50_000
+    keep_results = "--results" in sys.argv[1:]
     directory = tempfile.mkdtemp(prefix="qrun-profile-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     os.environ["BENCH_MARK_DIR"] = directory
     server = EmbeddedValkey().start()
@@ -27,10 +32,13 @@ def main() -> None:
         from qrun.worker import Worker
 
         from benches import marks
-        from benches.apps import qrun_app
+        if keep_results:
+            from benches.apps import qrun_results_app as app
+        else:
+            from benches.apps import qrun_app as app  # type: ignore[no-redef]
 
-        qrun_app.queue.enqueue_many(qrun_app.noop, [()] * jobs)
-        worker = Worker([qrun_app.queue], read_block_ms=10)
+        app.queue.enqueue_many(app.noop, [()] * jobs)
+        worker = Worker([app.queue], read_block_ms=10)
         worker.boot()
         run_batch = worker._run_batch  # noqa: SLF001 - stop the loop once every job is marked
 
@@ -44,7 +52,8 @@ def main() -> None:
         started = time.perf_counter()
         profiler.runcall(worker.run)
         elapsed = time.perf_counter() - started
-        print(f"{jobs:,} jobs in {elapsed:.2f}s under cProfile = {jobs / elapsed:,.0f} jobs/s (one worker)\n")
+        kind = "results on" if keep_results else "results off"
+        print(f"{jobs:,} jobs ({kind}) in {elapsed:.2f}s under cProfile = {jobs / elapsed:,.0f} jobs/s (one worker)\n")
         pstats.Stats(profiler).sort_stats("tottime").print_stats(14)
     finally:
         server.stop()

@@ -112,3 +112,28 @@ def evented_mark(n: int) -> int:
 def short_lived(n: int) -> int:
     """Its result expires a second after it settles."""
     return n
+
+
+@queue.task(result_ttl=0)
+def warm() -> None:
+    """Does nothing, keeps nothing: grows a worker's prefetch."""
+
+
+@queue.task(retries=3)
+def retry_later(seconds: float) -> None:
+    raise qrun.Retry(delay=seconds, reason="not yet")
+
+
+@queue.task(result_ttl=0)
+def cancel_then_signal(job_id: str) -> None:
+    """Cancels another job of the queue, then does what a supervisor does: signals this
+    worker (in-process tests: the test process) with CANCEL_SIGNAL."""
+    import signal as signals
+
+    from qrun.batch import CANCEL_SIGNAL
+
+    _mark("started.txt", "canceller")
+    queue.job(job_id).cancel()
+    signals.raise_signal(CANCEL_SIGNAL)
+    _ = signals  # the handler ran during raise_signal
+    _mark("ran.txt", "canceller")

@@ -32,6 +32,7 @@ from . import codec, scripts, settings
 from .connection import make_raw_connection
 from .events import EventBatch
 from .hooks import Outbox
+from .lifecycle.records import cancelled_records
 from .queue import Queue
 from .recovery import recreate_lost_groups
 
@@ -237,8 +238,10 @@ class Wire:
             return
         try:
             for stream, ids in _ids_by_stream(rest).items():
-                keys = _release_keys(self.by_stream[stream])
-                self._urgent_script(scripts.RELEASE, keys, [settings.CONSUMER_GROUP, *ids])
+                queue = self.by_stream[stream]
+                _, dropped = self._urgent_script(scripts.RELEASE, _release_keys(queue), [settings.CONSUMER_GROUP, *ids])
+                for script, keys, args in cancelled_records(queue, dropped):
+                    self._urgent_script(script, keys, args)
             log.debug("worker %d handed back %d job(s) waiting behind a long job", os.getpid(), len(rest))
         except (RedisError, OSError) as error:
             self._unreleased.extend(rest)
@@ -410,7 +413,11 @@ class Wire:
             return
         for stream, ids in _ids_by_stream(jobs).items():
             queue = self.by_stream[stream]
-            scripts.RELEASE(queue.redis, _release_keys(queue), [settings.CONSUMER_GROUP, *ids])
+            _, dropped = scripts.RELEASE(queue.redis, _release_keys(queue), [settings.CONSUMER_GROUP, *ids])
+            if dropped:
+                for reply in scripts.run_pipelined(queue.redis, cancelled_records(queue, dropped)):
+                    if isinstance(reply, Exception):
+                        raise reply
         log.debug("worker %d handed back %d job(s) it will not start", os.getpid(), len(jobs))
 
     def retry_unreleased(self) -> None:

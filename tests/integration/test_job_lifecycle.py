@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import qrun
 import redis
 
+from qrun.batch import CANCEL_SIGNAL
+from qrun.worker import Worker
 from tests import lifecycle_tasks as lt
 from tests.supervisors import Supervisors, lines, wait_until
 
@@ -374,3 +377,48 @@ def test_a_waiter_whose_server_restarts_reconnects_and_gets_the_result_or_a_clea
         if restarted is not None:
             restarted.stop()
         server.stop()
+
+
+def test_status_and_cancel_of_a_job_waiting_to_retry(life: qrun.Queue, runs: Supervisors) -> None:
+    start_workers(runs)
+    job = lt.retry_later.enqueue(3600)
+    wait_until(lambda: job.status().last_error is not None, 20, "the job to wait for its retry")
+    status = job.status()
+    assert status.attempt == 2 and status.due_at_ms and status.last_error == "Retry: not yet"
+    done = job.cancel()
+    assert done.done and done.state == "retrying"
+    assert job.status().state == "cancelled" and life.redis.zcard(life.keys.delayed) == 0
+
+
+def test_a_job_cancelled_while_waiting_in_a_workers_batch_is_dropped_before_it_starts(
+    life: qrun.Queue, make_worker: Callable[..., Worker], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    client: redis.Redis,
+) -> None:
+    """The worker holds [canceller, target] in one batch; the canceller cancels the target and
+    signals the worker as its supervisor would: the handler drops the target unstarted."""
+    monkeypatch.setenv("QRUN_TEST_OUT", str(tmp_path))
+    target = lt.mark.enqueue(1)
+    life.redis.delete(life.keys.stream)
+    life.ensure_group()
+    with client.pipeline(transaction=True) as pipe:  # one batch: the canceller, then the target
+        for job_id, task, args in [("canceller-1", lt.cancel_then_signal, json.dumps([target.id])),
+                                   (target.id, lt.mark, "[1]"), ("after-1", lt.mark, "[2]")]:
+            pipe.xadd(life.keys.stream, {"id": job_id, "task": task.name, "args": args, "kwargs": "{}",
+                                         "attempt": "1", "enqueued_at": "0"})
+        pipe.execute()
+    worker = make_worker([life])
+    previous = signal.signal(CANCEL_SIGNAL, worker.on_cancel)
+    try:
+        worker._prefetch = 10  # noqa: SLF001 - read all three at once, as a warmed-up worker does
+        worker._fetch_and_run()  # noqa: SLF001
+        worker._wire.flush()  # noqa: SLF001
+    finally:
+        signal.signal(CANCEL_SIGNAL, previous)
+    assert lines(tmp_path / "ran.txt") == ["canceller"] or lines(tmp_path / "ran.txt") == ["canceller", "2"]
+    status = target.status()
+    assert status.state == "cancelled" and status.interrupted is False
+    with pytest.raises(qrun.JobCancelled):
+        target.result(timeout=1)
+    assert client.zcard(life.keys.cancel_entries) == 0 and client.zcard(life.keys.cancelled) == 0
+    assert client.xpending(life.keys.stream, "workers")["pending"] == 0
+    assert life.job("after-1").status().state in ("queued", "succeeded")  # handed back or run: never lost

@@ -53,7 +53,7 @@ def test_handing_back_an_entry_too_large_to_copy_dead_letters_it_with_the_reason
         [settings.CONSUMER_GROUP, entry_id],
     )
 
-    assert handed_back == 0
+    assert handed_back == [0, []]
     assert client.xlen(queue.keys.stream) == 0
     assert client.xpending(queue.keys.stream, settings.CONSUMER_GROUP)["pending"] == 0
     [dead] = queue.dead_letters(limit=1)

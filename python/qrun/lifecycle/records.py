@@ -130,3 +130,16 @@ def record_reclaimed(
         for reply in scripts.run_pipelined(queue.redis, calls):
             if isinstance(reply, Exception):
                 raise reply
+
+
+def cancelled_records(queue: Queue, dropped: list[Any]) -> list[tuple[scripts.Script, list[str], list[Any]]]:
+    """``record_job.lua`` calls for jobs a hand-back dropped because they were cancelled
+    (``release.lua`` returns job id, task, attempt for each), so their waiters wake."""
+    calls = []
+    at = now_ms()
+    for index in range(0, len(dropped) - 2, 3):
+        job_id, task_name, attempt = (part.decode("utf-8", "replace") if isinstance(part, bytes) else str(part)
+                                      for part in dropped[index : index + 3])
+        outcome = cancelled_outcome(int(attempt) if attempt.isdigit() else 1, at, False)
+        calls.append(record_call(queue, job_id, ttl_ms(queue, task_name), outcome, state="cancelled", finished_at_ms=at))
+    return calls

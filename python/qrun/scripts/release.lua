@@ -9,9 +9,10 @@ KEYS[5]  {prefix:queue}:cancel_entries  (zset)  their entry marks are cleared
 ARGV[1]  consumer group
 ARGV[2..] entry ids
 
-Returns: the number of entries handed back (ids no longer pending are skipped; an entry
-deleted while pending is only cleared from the pending list; a job cancelled meanwhile is
-dropped, its job id left in KEYS[4] so its status still says cancelled).
+Returns: {the number of entries handed back, {job id, task, attempt, ...} of each job dropped
+because it was cancelled meanwhile (the caller records their outcome; their job ids stay in
+KEYS[4] until then, so their status says cancelled)}. Ids no longer pending are skipped; an
+entry deleted while pending is only cleared from the pending list.
 ]]
 local rcall = redis.call
 local stream = KEYS[1]
@@ -21,14 +22,15 @@ local cancelled = KEYS[4]
 local cancel_entries = KEYS[5]
 local group = ARGV[1]
 
-local function job_id(fields)
+local function field(fields, name)
   for i = 1, #fields, 2 do
-    if fields[i] == 'id' then
+    if fields[i] == name then
       return fields[i + 1]
     end
   end
   return nil
 end
+local dropped = {}
 
 local released = 0
 for i = 2, #ARGV do
@@ -48,9 +50,12 @@ for i = 2, #ARGV do
   elseif #entries[1][2] > 7000 then
     -- not pending any more: someone else settled it
   elseif rcall('XACK', stream, group, id) == 1 then
-    local job = job_id(entries[1][2])
+    local job = field(entries[1][2], 'id')
     if job and rcall('ZSCORE', cancelled, job) then
       rcall('ZREM', cancel_entries, id)  -- cancelled while held: it never runs
+      for _, value in ipairs({job, field(entries[1][2], 'task') or '', field(entries[1][2], 'attempt') or '1'}) do
+        dropped[#dropped + 1] = value
+      end
     else
       rcall('XADD', stream, '*', unpack(entries[1][2]))
       released = released + 1
@@ -58,4 +63,4 @@ for i = 2, #ARGV do
     rcall('XDEL', stream, id)
   end
 end
-return released
+return {released, dropped}
