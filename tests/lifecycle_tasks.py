@@ -137,3 +137,13 @@ def cancel_then_signal(job_id: str) -> None:
     signals.raise_signal(CANCEL_SIGNAL)
     _ = signals  # the handler ran during raise_signal
     _mark("ran.txt", "canceller")
+
+
+@queue.task(unique=True)
+def unique_mark(n: int) -> int:
+    return n
+
+
+@queue.task(result_ttl=0, retries=0)
+def untracked_boom() -> None:
+    raise RuntimeError("nobody keeps this")

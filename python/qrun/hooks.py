@@ -44,9 +44,11 @@ class JobHooks:
     def started(self, queue_name: str, entry: Entry) -> None:
         """The job is about to run (its slot and the supervisor know it)."""
 
-    def succeeded(self, queue_name: str, entry: Entry, result: object) -> None:
+    def succeeded(self, queue_name: str, entry: Entry, result: object) -> bool | None:
         """The job returned ``result`` (its JSON bytes when the task keeps results, else
-        None); its ack follows (sent within ACK_WINDOW_S, after what hooks wrote)."""
+        None); its ack follows (sent within ACK_WINDOW_S, after what hooks wrote). A hook
+        that returns True settles the job itself: it added an outbox call that acks the
+        entry (and the worker sends no ack of its own)."""
 
     def failed(self, queue_name: str, entry: Entry, error: BaseException) -> None:
         """An attempt raised; ``retrying`` or ``dead`` follows."""
@@ -125,6 +127,17 @@ class Outbox:
             if isinstance(reply, Exception):
                 self.give_back(calls)
                 raise reply
+
+
+def succeeded(hooks: Hooks, queue_name: str, entry: Entry, result: object) -> bool:
+    """Run every hook's ``succeeded``; True if one of them settles (acks) the job itself."""
+    settled = False
+    for hook in hooks:
+        try:
+            settled = bool(hook.succeeded(queue_name, entry, result)) or settled
+        except Exception:
+            log.exception("hook %s.succeeded failed; the job goes on", type(hook).__name__)
+    return settled
 
 
 def call(hooks: Hooks, moment: str, *args: Any) -> None:

@@ -22,8 +22,10 @@ from redis.exceptions import RedisError, ResponseError
 from . import recovery, settings
 from .connection import redact
 from .events import EventBatch
+from .hooks import Outbox, hooks_for
 from .lifecycle import records as lifecycle_records
 from .queue import Queue
+from .settle import settle_cancelled_entry
 
 log = logging.getLogger(__name__)
 
@@ -241,8 +243,8 @@ class Maintenance:
             log.warning("queue %s: redelivered %d job(s) %s", queue.name, done.redelivered, why)
         for job_id, task, _attempt, reason in done.dead_jobs:
             log.error("queue %s: job %s (%s) %s dead-lettered: %s", queue.name, job_id, task, why, reason)
-        if done.dead_jobs or done.cancelled_jobs:
-            lifecycle_records.record_reclaimed(queue, done.dead_jobs, done.cancelled_jobs)
+        if done.dead_jobs:
+            lifecycle_records.record_reclaimed(queue, done.dead_jobs)
         if done.dead_jobs and queue.events:
             events = EventBatch(queue.prefix)
             for job_id, task, attempt, reason in done.dead_jobs:
@@ -250,13 +252,14 @@ class Maintenance:
                     events.add("dead", queue.name, job_id, task, attempt, reason=reason)
             events.publish(queue.redis)
         if done.cancelled_jobs:
-            log.warning("queue %s: %d cancelled job(s) %s dropped, never to run again", queue.name, len(done.cancelled_jobs), why)
-            if queue.events:
-                events = EventBatch(queue.prefix)
-                for job_id, task, attempt in done.cancelled_jobs:
-                    if job_id and task and attempt:
-                        events.add("cancelled", queue.name, job_id, task, attempt, interrupted=True)
-                events.publish(queue.redis)
+            cancel_events = EventBatch(queue.prefix) if queue.events else None
+            outbox = Outbox()
+            hooks = hooks_for(queue, cancel_events, outbox)
+            settled = sum(settle_cancelled_entry(queue, entry_id, hooks) for entry_id, *_ in done.cancelled_jobs)
+            outbox.send(queue.redis)
+            if cancel_events is not None:
+                cancel_events.publish(queue.redis)
+            log.warning("queue %s: %d cancelled job(s) %s settled as cancelled, never to run", queue.name, settled, why)
 
     def extend_live_workers(self) -> None:
         """Keep every entry live workers hold hidden from the claimer: the job each one runs,

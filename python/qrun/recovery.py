@@ -30,8 +30,9 @@ class Reclaimed:
     dead_lettered: int = 0
     #: (job id, task, attempt, reason) of each job dead-lettered, for lifecycle events
     dead_jobs: list[tuple[str, str, int, str]] = field(default_factory=list)
-    #: (job id, task, attempt) of each job dropped because it was cancelled while held
-    cancelled_jobs: list[tuple[str, str, int]] = field(default_factory=list)
+    #: (entry id, job id, task, attempt) of each job cancelled while held: left pending, for
+    #: the caller to settle as cancelled (qrun.settle.settle_cancelled_entry)
+    cancelled_jobs: list[tuple[str, str, str, int]] = field(default_factory=list)
 
 
 def _now_ms() -> int:
@@ -63,8 +64,7 @@ def reclaim(
     """
     started = time.monotonic()
     idle_ms = int(queue.visibility_timeout_s * 1000) if min_idle_ms is None else min_idle_ms
-    keys = [queue.keys.stream, queue.keys.dead, queue.keys.stats, queue.keys.leases,
-            queue.keys.cancelled, queue.keys.cancel_entries]
+    keys = [queue.keys.stream, queue.keys.dead, queue.keys.stats, queue.keys.leases, queue.keys.cancelled]
     total = Reclaimed()
     start = "-"
     for _ in range(max_batches):
@@ -89,9 +89,9 @@ def reclaim(
         for index in range(0, len(dead_jobs), 4):
             job_id, task, attempt, reason = (part.decode("utf-8", "replace") for part in dead_jobs[index : index + 4])
             total.dead_jobs.append((job_id, task, int(attempt) if attempt.isdigit() else 0, reason))
-        for index in range(0, len(cancelled_jobs), 3):
-            job_id, task, attempt = (part.decode("utf-8", "replace") for part in cancelled_jobs[index : index + 3])
-            total.cancelled_jobs.append((job_id, task, int(attempt) if attempt.isdigit() else 0))
+        for index in range(0, len(cancelled_jobs), 4):
+            entry_id, job_id, task, attempt = (part.decode("utf-8", "replace") for part in cancelled_jobs[index : index + 4])
+            total.cancelled_jobs.append((entry_id, job_id, task, int(attempt) if attempt.isdigit() else 0))
         if looked < batch_size:
             break
         start = "(" + last.decode()

@@ -66,16 +66,33 @@ def fail_attempt(queue: Queue, task: Task[..., Any], entry: Entry, error: BaseEx
     )
 
 
-def settle_cancelled(queue: Queue, entry: Entry, hooks: Hooks = (), *, interrupted: bool) -> None:
-    """A cancelled job stopped: out of the pending list, recorded cancelled, never retried."""
-    _stream, entry_id, job_id, task_name, _args, _kwargs, attempt, _enqueued_at = entry
-    script, keys, args = settle_cancelled_call(queue, entry_id, job_id, task_name, attempt, interrupted)
-    if not script(queue.redis, keys, args):
+def settle_cancelled(queue: Queue, entry: Entry, hooks: Hooks = (), *, interrupted: bool) -> bool:
+    """A cancelled job stopped (interrupted, or before it started): out of the pending list and
+    recorded cancelled in one step, never retried; its unique claim, if any, is freed. False if
+    its entry was settled elsewhere meanwhile."""
+    _stream, entry_id, job_id, task_name, args, kwargs, attempt, _enqueued_at = entry
+    script, keys, arguments = settle_cancelled_call(queue, entry_id, job_id, task_name, attempt, interrupted)
+    if not script(queue.redis, keys, arguments):
         log.warning("job %s (%s): its entry was settled elsewhere meanwhile; not cancelled here", job_id, task_name)
-        return
+        return False
     if hooks:
         call(hooks, "cancelled", queue.name, entry, interrupted)
-    log.warning("job %s (%s) attempt %d cancelled%s", job_id, task_name, attempt, " while running" if interrupted else "")
+    if (task := queue.tasks.get(task_name)) is not None and task.unique is not None:
+        task.release_unique(job_id, args, kwargs)
+    log.warning("job %s (%s) attempt %d cancelled%s", job_id, task_name, attempt,
+                " while running" if interrupted else " before it started")
+    return True
+
+
+def settle_cancelled_entry(queue: Queue, entry_id: str, hooks: Hooks = ()) -> bool:
+    """A cancelled job found pending under a worker that is gone (the claimer leaves it
+    pending for this): settle it as cancelled. A malformed entry is dead-lettered as such."""
+    jobs, malformed = read_entry(queue, entry_id)
+    if malformed:
+        _stream, _entry_id, reason, raw_fields = malformed[0]
+        dead_letter_malformed(queue, entry_id, reason, raw_fields)
+        return False
+    return bool(jobs) and settle_cancelled(queue, jobs[0], hooks, interrupted=True)
 
 
 def dead_letter(queue: Queue, entry: Entry, reason: str, error: BaseException | None, hooks: Hooks = ()) -> None:

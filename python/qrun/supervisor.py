@@ -58,6 +58,9 @@ MAX_WORKERS = 256
 #: (not a signal number: no signal is ever negative).
 _CANCEL_MARKS = -1
 
+#: How often a worker still running a cancelled job is told again, until the grace runs out.
+_RETELL_CANCEL_S = 1.0
+
 
 @dataclass
 class WorkerProcess:
@@ -135,8 +138,8 @@ class Supervisor:
         }
         #: entry ids marked cancelled, per stream (from the maintenance thread, each tick)
         self._cancel_marks: dict[str, set[str]] = {}
-        #: (worker pid, entry id) -> when that worker was told the entry was cancelled
-        self._told_of_cancel: dict[tuple[int, str], float] = {}
+        #: (worker pid, entry id) -> when that worker was first and last told the entry was cancelled
+        self._told_of_cancel: dict[tuple[int, str], tuple[float, float]] = {}
 
     # -- the main loop -------------------------------------------------------------------
 
@@ -233,24 +236,27 @@ class Supervisor:
             ]
             if new:
                 for entry in new:
-                    self._told_of_cancel[(record.pid, entry)] = now
+                    self._told_of_cancel[(record.pid, entry)] = (now, now)
                 _tell(record.pid, CANCEL_SIGNAL)
 
     def _stop_cancelled_job(self, record: WorkerProcess, now: float) -> None:
-        """A worker still running a cancelled job: tell it (again, if it started the job
-        after it was told), and kill it once it ignored JobCancelled for CANCEL_GRACE_S."""
+        """A worker still running a cancelled job: tell it again every second (a signal that
+        came while it could not act, e.g. while it was taking the job, is not lost; it never
+        raises JobCancelled twice in one job), and kill it once the job went on for
+        ``cancel_grace_s`` after it was first told."""
         running = self.slots.running(record.slot)
         if running is None or not 0 <= running[0] < len(record.queues):
             return
         entry = running[1]
         if entry not in self._cancel_marks.get(record.queues[running[0]].keys.stream, ()):
             return
-        told_at = self._told_of_cancel.get((record.pid, entry))
-        if told_at is None:
-            self._told_of_cancel[(record.pid, entry)] = now
-            _tell(record.pid, CANCEL_SIGNAL)
-        elif now - told_at > self.cancel_grace_s:
+        key = (record.pid, entry)
+        first, last = self._told_of_cancel.get(key, (now, 0.0))
+        if now - first > self.cancel_grace_s:
             self._kill(record, f"its job (entry {entry}) was cancelled and still ran {self.cancel_grace_s:g}s later")
+        elif now - last >= _RETELL_CANCEL_S:
+            self._told_of_cancel[key] = (first, now)
+            _tell(record.pid, CANCEL_SIGNAL)
 
     def reap_workers(self) -> None:
         """Collect exited children, say in plain words why each one ended."""

@@ -32,7 +32,6 @@ from . import codec, scripts, settings
 from .connection import make_raw_connection
 from .events import EventBatch
 from .hooks import Outbox
-from .lifecycle.records import cancelled_records
 from .queue import Queue
 from .recovery import recreate_lost_groups
 
@@ -43,6 +42,10 @@ Entry = tuple[Any, ...]
 #: acks taken to send: entry ids per stream, what to run once they are confirmed, and the
 #: hooks' writes that go ahead of them (qrun.hooks.Outbox)
 Owed = tuple[dict[bytes, list[str]], list[Callable[[], None]], list[tuple[scripts.Script, list[str], list[Any]]]]
+
+
+#: no hooks' writes (shared, never appended to)
+_NOTHING: list[Any] = []
 
 
 def _is_nogroup(error: BaseException) -> bool:
@@ -68,6 +71,9 @@ class Wire:
         self._after: list[Callable[[], None]] = []  # run once those acks are confirmed
         self._outbox = outbox if outbox is not None else Outbox()  # hooks' writes, sent ahead of the acks
         self._unreleased: list[Entry] = []  # cut by the long-job handler, hand-back failed: retried here
+        #: jobs a hand-back left pending because they were cancelled meanwhile: the worker
+        #: settles them as cancelled (qrun.settle.settle_cancelled)
+        self.held_cancelled: list[Entry] = []
         #: commands sent ahead whose replies are still unread: (ack commands, their acks, event commands)
         self._sent: list[tuple[list[bytes], Owed, int]] = []
         self._read_order = list(self.by_stream)
@@ -135,6 +141,11 @@ class Wire:
         self.ack_later(stream, entry_id)
         self._after.append(after)
 
+    def after_acks(self, after: Callable[[], None]) -> None:
+        """Run ``after`` once everything sent with the next round trip is confirmed (a hook
+        acked a unique job through the outbox: its claim is freed only then)."""
+        self._after.append(after)
+
     @property
     def owes_acks(self) -> int:
         return sum(len(ids) for ids in self.acks.values())
@@ -145,7 +156,7 @@ class Wire:
         for stream in taken:
             acks[stream] = []
         after, self._after = self._after, []
-        return taken, after, self._outbox.take()
+        return taken, after, self._outbox.take() if self._outbox.calls else _NOTHING
 
     def _give_back_acks(self, taken: Owed) -> None:
         """Unconfirmed: they go out again with the next round trip."""
@@ -216,11 +227,12 @@ class Wire:
         if first_error is not None:
             raise first_error
 
-    def urgent_flush_and_release(self, rest: list[Entry]) -> None:
-        """For the long-job handler, on the urgent connection (the main one may be mid-
-        command): send a copy of the acks owed (the main thread still sends and confirms
+    def urgent_flush_and_release(self, rest: list[Entry]) -> list[Entry]:
+        """For the long-job and cancel handlers, on the urgent connection (the main one may be
+        mid-command): send a copy of the acks owed (the main thread still sends and confirms
         them with its next read), the events gathered, and hand ``rest`` back. If the server
-        is away, ``rest`` is kept and handed back before the next read."""
+        is away, ``rest`` is kept and handed back before the next read. Returns the jobs of
+        ``rest`` cancelled meanwhile: left pending, for the worker to settle as cancelled."""
         try:
             for script, keys, args in list(self._outbox.calls):  # what the acks must not overtake
                 self._urgent_script(script, keys, args)
@@ -235,17 +247,20 @@ class Wire:
         except ResponseError as error:
             log.debug("worker %d: urgent ack refused (%s); the next read sends it again", os.getpid(), error)
         if not rest:
-            return
+            return []
+        kept: set[str] = set()
         try:
             for stream, ids in _ids_by_stream(rest).items():
                 queue = self.by_stream[stream]
-                _, dropped = self._urgent_script(scripts.RELEASE, _release_keys(queue), [settings.CONSUMER_GROUP, *ids])
-                for script, keys, args in cancelled_records(queue, dropped):
-                    self._urgent_script(script, keys, args)
-            log.debug("worker %d handed back %d job(s) waiting behind a long job", os.getpid(), len(rest))
+                _, cancelled = self._urgent_script(scripts.RELEASE, _release_keys(queue), [settings.CONSUMER_GROUP, *ids])
+                kept.update(_entry_ids(cancelled))
+            log.debug("worker %d handed back %d job(s) it will not start now", os.getpid(), len(rest) - len(kept))
         except (RedisError, OSError) as error:
             self._unreleased.extend(rest)
             log.warning("worker %d could not hand back %d job(s) yet (%s); retrying", os.getpid(), len(rest), error)
+        cancelled = [job for job in rest if job[1] in kept]
+        self.held_cancelled.extend(cancelled)
+        return cancelled
 
     def urgent_cancel_marks(self) -> dict[bytes, set[str]]:
         """For the cancel handler, on the urgent connection: the entry ids marked cancelled
@@ -406,33 +421,35 @@ class Wire:
 
     # -- handing back ----------------------------------------------------------------------
 
-    def release(self, jobs: list[Entry]) -> None:
+    def release(self, jobs: list[Entry]) -> list[Entry]:
         """Put fetched jobs this worker will not start back at the end of their streams,
-        uncharged. Safe from either thread (the pooled client)."""
+        uncharged (main thread: the pooled client). Returns the jobs cancelled meanwhile:
+        left pending, for the worker to settle as cancelled."""
         if not jobs:
-            return
+            return []
+        kept: set[str] = set()
         for stream, ids in _ids_by_stream(jobs).items():
             queue = self.by_stream[stream]
-            _, dropped = scripts.RELEASE(queue.redis, _release_keys(queue), [settings.CONSUMER_GROUP, *ids])
-            if dropped:
-                for reply in scripts.run_pipelined(queue.redis, cancelled_records(queue, dropped)):
-                    if isinstance(reply, Exception):
-                        raise reply
-        log.debug("worker %d handed back %d job(s) it will not start", os.getpid(), len(jobs))
+            _, cancelled = scripts.RELEASE(queue.redis, _release_keys(queue), [settings.CONSUMER_GROUP, *ids])
+            kept.update(_entry_ids(cancelled))
+        log.debug("worker %d handed back %d job(s) it will not start", os.getpid(), len(jobs) - len(kept))
+        cancelled = [job for job in jobs if job[1] in kept]
+        self.held_cancelled.extend(cancelled)
+        return cancelled
 
-    def retry_unreleased(self) -> None:
+    def retry_unreleased(self) -> list[Entry]:
         if not self._unreleased:
-            return
+            return []
         jobs, self._unreleased = self._unreleased, []
         try:
-            self.release(jobs)
+            return self.release(jobs)
         except BaseException:
             self._unreleased.extend(jobs)
             raise
 
     def release_quietly(self, jobs: list[Entry]) -> None:
         """Hand back on the way out; a failure here only leaves them pending (the claimer
-        redelivers them once this worker is gone)."""
+        redelivers them once this worker is gone, and settles cancelled ones)."""
         try:
             self.release(jobs)
         except RedisError as error:
@@ -447,6 +464,11 @@ def _ids_by_stream(jobs: list[Entry]) -> dict[bytes, list[str]]:
     return grouped
 
 
+def _entry_ids(cancelled: list[Any]) -> list[str]:
+    """Entry ids in release.lua's list of cancelled jobs (entry id, job id, task, attempt, ...)."""
+    return [part.decode() if isinstance(part, bytes) else str(part) for part in cancelled[::4]]
+
+
 def _release_keys(queue: Queue) -> list[str]:
     """KEYS of release.lua for one queue."""
-    return [queue.keys.stream, queue.keys.dead, queue.keys.stats, queue.keys.cancelled, queue.keys.cancel_entries]
+    return [queue.keys.stream, queue.keys.dead, queue.keys.stats, queue.keys.cancelled]

@@ -26,11 +26,10 @@ from .checks import count_setting
 from .errors import ConfigurationError
 from .events import EventBatch
 from .errors import JobCancelled
-from .hooks import JobHooks, Outbox, call, hooks_for
+from .hooks import JobHooks, Outbox, call, hooks_for, succeeded
 from .job import _current, _set_consumer
 from .queue import Queue
-from .lifecycle.records import settle_cancelled_call
-from .settle import dead_letter, dead_letter_malformed, fail_attempt
+from .settle import dead_letter, dead_letter_malformed, fail_attempt, settle_cancelled
 from .slots import SlotWriter
 from .time_limit import soft_time_limit
 from .wire import Wire
@@ -98,10 +97,12 @@ class Worker:
         self.wire: Wire | None = None
         self._batch: Batch | None = None  # the batch being run, for the long-job handler
         self._acks: dict[bytes, list[str]] = {}  # the wire's acks owed, appended to per job
-        self._in_long_job_handler = False
         self._holding: Batch | None = None  # the batch being run, for the cancel handler
         self._in_job: tuple[Any, ...] | None = None  # the entry whose task code runs now
-        self._in_cancel_handler = False
+        self._interrupted = ""  # entry id JobCancelled was last raised in (never twice)
+        self._signals_due: set[int] = set()
+        self._in_signal_handler = False
+        self._check_cancels = False  # a cancel signal left a mark unplaced: check before the next job
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -135,60 +136,96 @@ class Worker:
         """Finish the jobs already fetched, settle them, then leave :meth:`run`."""
         self._stopping = True
 
+    # -- signals from the supervisor -----------------------------------------------------
+    #
+    # Both handlers run on the main thread, between two bytecodes of whatever runs (usually a
+    # job), and share the wire's urgent connection: one runs at a time; a signal arriving
+    # while the other runs is taken by it before it returns.
+
     def on_long_job(self, _signum: int = 0, _frame: object = None) -> None:
         """The supervisor's long-job watcher says the running job has run long (SIGUSR1):
         take the unstarted rest of the batch, send the acks owed and hand the rest back now,
-        on the wire's urgent connection, so idle workers take it while this job goes on.
-        Runs on the main thread, between two bytecodes of the job (qrun.batch)."""
-        if self._in_long_job_handler or self.wire is None:
-            return
-        self._in_long_job_handler = True
-        try:
-            batch = self._batch
-            rest = batch.cut() if batch is not None else []
-            self.wire.urgent_flush_and_release(rest)
-        except Exception:  # never into the job: it is not the job's failure
-            log.exception("worker %d could not act on a long job now", os.getpid())
-        finally:
-            self._in_long_job_handler = False
+        on the wire's urgent connection, so idle workers take it while this job goes on."""
+        self._on_signal(LONG_JOB_SIGNAL)
 
     def on_cancel(self, _signum: int = 0, _frame: object = None) -> None:
         """The supervisor says a job this worker may hold was cancelled (CANCEL_SIGNAL): read
-        the cancel marks on the urgent connection; settle the marked jobs of the batch that
-        have not started as cancelled (handing the others back, as for a long job); raise
-        :class:`qrun.JobCancelled` in the running job if it is marked. Runs on the main
-        thread, between two bytecodes (qrun.lifecycle.cancel)."""
-        if self._in_cancel_handler or self.wire is None:
+        the cancel marks on the urgent connection; take marked jobs of the batch that have
+        not started out of it (settled as cancelled by the main thread), hand the others back;
+        raise :class:`qrun.JobCancelled` in the running job if it is marked (once per job).
+        Whatever it could not resolve is checked again before the next job starts."""
+        self._on_signal(CANCEL_SIGNAL)
+
+    def _on_signal(self, signum: int) -> None:
+        if self.wire is None:
             return
-        self._in_cancel_handler = True
+        self._signals_due.add(signum)
+        if self._in_signal_handler:
+            return  # the handler running now takes it before it returns
+        self._in_signal_handler = True
         interrupt = None
         try:
-            wire = self.wire
-            marks = wire.urgent_cancel_marks()
-            batch = self._holding
-            if batch is not None and any(job[1] in marks.get(job[0], ()) for job in batch.jobs):
-                rest = batch.cut()
-                for job in rest:
-                    if job[1] in marks.get(job[0], ()):
-                        self._settle_cancelled_now(job, interrupted=False)
-                wire.urgent_flush_and_release([job for job in rest if job[1] not in marks.get(job[0], ())])
-            running = self._in_job
-            if running is not None and running[1] in marks.get(running[0], ()):
-                interrupt = running
-        except Exception:  # never into the job: it is not the job's failure
-            log.exception("worker %d could not act on a cancel now", os.getpid())
+            while self._signals_due:
+                due = self._signals_due.pop()
+                try:
+                    if due == CANCEL_SIGNAL:
+                        interrupt = self._act_on_cancel() or interrupt
+                    else:
+                        self._act_on_long_job()
+                except Exception:  # never into the job: it is not the job's failure
+                    log.exception("worker %d could not act on a signal from its supervisor now", os.getpid())
+                    if due == CANCEL_SIGNAL:
+                        self._check_cancels = True
         finally:
-            self._in_cancel_handler = False
-        if interrupt is not None and self._in_job is interrupt:
+            self._in_signal_handler = False
+        if interrupt is not None and self._in_job is interrupt and self._interrupted != interrupt[1]:
+            self._interrupted = interrupt[1]
             raise JobCancelled(f"job {interrupt[2]} was cancelled")
 
-    def _settle_cancelled_now(self, job: tuple[Any, ...], *, interrupted: bool) -> None:
-        stream, entry_id, job_id, task_name, _args, _kwargs, attempt, _enqueued_at = job
-        queue = self._by_stream[stream]
-        script, keys, args = settle_cancelled_call(queue, entry_id, job_id, task_name, attempt, interrupted)
-        if self._wire.urgent_script(script, keys, args):
-            log.info("job %s (%s) cancelled before it started", job_id, task_name)
-            call(self._hooks[stream], "cancelled", queue.name, job, interrupted)
+    def _act_on_long_job(self) -> None:
+        batch = self._batch
+        rest = batch.cut() if batch is not None else []
+        self._wire.urgent_flush_and_release(rest)
+
+    def _act_on_cancel(self) -> tuple[Any, ...] | None:
+        """The running job if it is marked cancelled (the caller raises in it)."""
+        marks = self._wire.urgent_cancel_marks()
+        if not any(marks.values()):
+            return None
+
+        def marked(job: tuple[Any, ...]) -> bool:
+            return job[1] in marks.get(job[0], ())
+
+        batch = self._holding
+        if batch is not None and any(marked(job) for job in batch.jobs):
+            rest = batch.cut()
+            self._wire.held_cancelled.extend(job for job in rest if marked(job))
+            self._wire.urgent_flush_and_release([job for job in rest if not marked(job)])
+        running = self._in_job
+        if running is not None and marked(running):
+            return running
+        # A mark this worker could not place: a read in flight, a job being taken. Check once
+        # more before the next job starts (one round trip, then the flag is off again).
+        self._check_cancels = True
+        return None
+
+    def _settle_held_cancelled(self) -> None:
+        """Settle, on the main thread, the cancelled jobs this worker holds but will not run."""
+        held = self._wire.held_cancelled
+        while held:
+            job = held[0]
+            settle_cancelled(self._by_stream[job[0]], job, self._hooks[job[0]], interrupted=False)
+            held.pop(0)
+
+    def _cancelled_before_start(self, entry: tuple[Any, ...]) -> bool:
+        """After a cancel signal this worker could not place: is this job marked? (one check)"""
+        self._check_cancels = False
+        queue = self._by_stream[entry[0]]
+        if queue.redis.zscore(queue.keys.cancel_entries, entry[1]) is None:
+            return False
+        self._wire.held_cancelled.append(entry)
+        self._settle_held_cancelled()
+        return True
 
     def run(self) -> None:
         """Fetch, run and settle jobs until :meth:`request_stop` is called (or it is time to
@@ -220,6 +257,8 @@ class Worker:
         if self.slot is not None:
             self.slot.polled()
         wire = self._wire
+        if wire.held_cancelled:
+            self._settle_held_cancelled()
         reading_own_pending = wire.read_own_pending
         jobs, malformed = wire.fetch(self._read_count())
         for stream, entry_id, reason, raw_fields in malformed:
@@ -356,6 +395,8 @@ class Worker:
             if slot is not None:
                 slot.batch_ended()
                 slot.idle(self.jobs_done)
+            if wire.held_cancelled:
+                self._settle_held_cancelled()
         if batch.cut_count:
             self._prefetch = 1  # slow jobs among fast ones: one at a time, idle workers take the rest
             return
@@ -382,6 +423,8 @@ class Worker:
 
     def _perform(self, entry: tuple[Any, ...]) -> None:
         stream, entry_id, job_id, task_name, args, kwargs, attempt, enqueued_at = entry
+        if self._check_cancels and self._cancelled_before_start(entry):
+            return
         queue = self._by_stream[stream]
         task = queue.tasks.get(task_name)
         if task is None:
@@ -403,19 +446,23 @@ class Worker:
         token = _current.set((queue, entry))
         try:
             self._in_job = entry  # the cancel handler may raise JobCancelled in it from now
-            if limits.soft_s is None:
-                result = task.run(*args, **kwargs)
-            else:
-                with soft_time_limit(limits.soft_s):
+            try:
+                if limits.soft_s is None:
                     result = task.run(*args, **kwargs)
-            self._in_job = None
+                else:
+                    with soft_time_limit(limits.soft_s):
+                        result = task.run(*args, **kwargs)
+            finally:
+                self._in_job = None
         except Exception as error:  # the job's failure, never the worker's
-            self._in_job = None
             fail_attempt(queue, task, entry, error, hooks)
         else:
-            if hooks:  # before the ack: what hooks write goes ahead of it (qrun.hooks.Outbox)
-                call(hooks, "succeeded", queue.name, entry, result)
-            if task.unique is None:
+            # Hooks first: what they write goes ahead of the ack (qrun.hooks.Outbox); one may
+            # settle the job itself (a result recorded and acked in one script).
+            if hooks and succeeded(hooks, queue.name, entry, result):
+                if task.unique is not None:
+                    self._wire.after_acks(partial(task.release_unique, job_id, args, kwargs))
+            elif task.unique is None:
                 self._acks[stream].append(entry_id)
             else:  # its claim is freed once the ack is confirmed, not before
                 self._wire.ack_later_then(stream, entry_id, partial(task.release_unique, job_id, args, kwargs))

@@ -106,3 +106,9 @@ def test_events_for_a_job_show_progress(life: qrun.Queue, runs: Supervisors, sub
             watcher.kill()
             watcher.wait()
     assert "progress" in out and "50%" in out and "step 1/2" in out and "100%" in out
+
+
+def test_a_malformed_id_is_a_usage_error_with_or_without_queue(life: qrun.Queue, subprocess_env: dict[str, str]) -> None:
+    for args in (["job", "bad/id"], ["job", "bad/id", "--queue", "life"], ["cancel", "bad/id", "--queue", "life"]):
+        done = qrun_cli(subprocess_env, *args)
+        assert done.returncode == 2 and "not valid" in done.stderr and "Traceback" not in done.stderr, args

@@ -422,3 +422,40 @@ def test_a_job_cancelled_while_waiting_in_a_workers_batch_is_dropped_before_it_s
     assert client.zcard(life.keys.cancel_entries) == 0 and client.zcard(life.keys.cancelled) == 0
     assert client.xpending(life.keys.stream, "workers")["pending"] == 0
     assert life.job("after-1").status().state in ("queued", "succeeded")  # handed back or run: never lost
+
+
+def test_a_cancelled_unique_job_frees_its_claim(life: qrun.Queue) -> None:
+    first = lt.unique_mark.enqueue(1)
+    assert first.cancel().done
+    again = lt.unique_mark.enqueue(1)
+    assert not again.duplicate and again.id != first.id
+
+
+def test_a_cancelled_unique_job_frees_its_claim_even_when_cancelled_without_the_app(
+    life: qrun.Queue, subprocess_env: dict[str, str]
+) -> None:
+    import subprocess
+    import sys
+
+    from tests.supervisors import ROOT
+
+    first = lt.unique_mark.enqueue(2)
+    done = subprocess.run([sys.executable, "-m", "qrun", "cancel", first.id], cwd=ROOT, env=subprocess_env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert not lt.unique_mark.enqueue(2).duplicate
+
+
+def test_waiting_on_an_id_alone_ends_at_once_for_a_job_that_keeps_no_outcome(life: qrun.Queue, runs: Supervisors) -> None:
+    start_workers(runs)
+    dead = lt.untracked_boom.enqueue()
+    wait_until(lambda: life.stats()["dead"] == 1, 20, "the job to die")
+    started = time.monotonic()
+    with pytest.raises(qrun.JobFailed, match="nobody keeps this"):
+        life.job(dead.id).result()  # no timeout: it must not block for ever
+    gone = lt.no_result.enqueue(5)
+    assert gone  # runs and leaves no record
+    wait_until(lambda: life.stats()["succeeded"] >= 1, 20, "the job to succeed")
+    with pytest.raises(qrun.JobNotFound, match="without keeping a result"):
+        life.job(gone.id).result()
+    assert time.monotonic() - started < 5

@@ -49,7 +49,7 @@ def test_handing_back_an_entry_too_large_to_copy_dead_letters_it_with_the_reason
 
     handed_back = scripts.RELEASE(
         queue.redis,
-        [queue.keys.stream, queue.keys.dead, queue.keys.stats, queue.keys.cancelled, queue.keys.cancel_entries],
+        [queue.keys.stream, queue.keys.dead, queue.keys.stats, queue.keys.cancelled],
         [settings.CONSUMER_GROUP, entry_id],
     )
 

@@ -8,7 +8,7 @@ import pytest
 
 import qrun
 from qrun.events import EventBatch
-from qrun.hooks import JobHooks, Outbox, PublishEvents, call, hooks_for
+from qrun.hooks import JobHooks, Outbox, PublishEvents, call, hooks_for, succeeded
 from qrun.lifecycle.hooks import TrackJobs
 
 ENTRY = (b"{qrun:q}:stream", "1-0", "j1", "app.send", (), {}, 2, 0)
@@ -29,11 +29,14 @@ def test_a_queue_keeping_results_tracks_jobs_through_the_outbox() -> None:
     [hook] = hooks_for(queue, None, outbox, "w1")
     assert isinstance(hook, TrackJobs)
     call([hook], "started", "q", ENTRY)
-    call([hook], "succeeded", "q", ENTRY, b"1")
-    [(_, started_keys, started_args), (_, keys, args)] = outbox.take()
-    assert keys == started_keys == ["{qrun:q}:job:j1", "{qrun:q}:done:j1"]
-    assert args[0] == 60_000 and args[1].startswith(b'{"state":"succeeded","result":1,"attempt":2,')
+    assert succeeded([hook], "q", ENTRY, b"1")  # it settles the job itself: result and ack in one script
+    [(_, started_keys, started_args), (script, keys, args)] = outbox.take()
+    assert started_keys == ["{qrun:q}:job:j1", "{qrun:q}:done:j1"]
     assert started_args[1] == b"" and "running" in started_args and "w1" in started_args
+    assert script.name == "finish_job"
+    assert keys == ["{qrun:q}:job:j1", "{qrun:q}:done:j1", "{qrun:q}:stream", "{qrun:q}:stats"]
+    assert args[1] == "1-0" and args[2] == 60_000
+    assert args[3].startswith(b'{"state":"succeeded","result":1,"attempt":2,')
     assert outbox.take() == []
 
 
@@ -48,9 +51,9 @@ def test_a_task_without_results_on_a_tracking_queue_writes_nothing() -> None:
 
     outbox = Outbox()
     [hook] = hooks_for(queue, None, outbox)
-    for moment, args in [("started", ()), ("succeeded", (None,)), ("failed", (ValueError(),)),
-                         ("retrying", (1.0,)), ("dead", ("why", None))]:
+    for moment, args in [("started", ()), ("failed", (ValueError(),)), ("retrying", (1.0,)), ("dead", ("why", None))]:
         call([hook], moment, "q", ENTRY, *args)
+    assert not succeeded([hook], "q", ENTRY, None)  # the worker acks it as usual
     assert outbox.take() == []
 
 

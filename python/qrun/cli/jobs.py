@@ -18,6 +18,7 @@ import click
 
 from ..connection import make_client, resolve_url
 from ..errors import ConfigurationError, JobNotFound, JobTimeout
+from ..keys import validate_job_id
 from ..lifecycle import JobStatus, cancel as cancel_job, status as job_status
 from ..lifecycle.status import find_job, queue_names
 from ..lifecycle.waiting import wait_outcome
@@ -48,6 +49,10 @@ def _queues(url: str | None, prefix: str, name: str | None) -> list[Queue]:
 
 
 def _locate(job_id: str, url: str | None, prefix: str, name: str | None) -> Queue:
+    try:
+        validate_job_id(job_id)
+    except ConfigurationError as error:
+        raise click.UsageError(str(error)) from None
     queues = _queues(url, prefix, name)
     try:
         return queues[0] if name is not None else find_job(queues, job_id)
@@ -74,7 +79,7 @@ def job(job_id: str, queue_name: str | None, wait: bool, timeout: float | None, 
         queue = _locate(job_id, url, prefix, queue_name)
         if wait:
             try:
-                wait_outcome(queue, job_id, timeout)
+                wait_outcome(queue, job_id, timeout, look_first=True)
             except JobTimeout as error:
                 click.echo(str(error), err=True)
                 _show(job_status(queue, job_id), as_json)

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,22 @@ from ..events import EventBatch
 from ..keys import validate_job_id
 from . import records
 from .status import locate, not_found, read_record
+
+def free_unique_claim(queue: Queue, job_id: str, fields: dict[str, str]) -> None:
+    """A cancelled unique job frees its claim, so an equal job can be enqueued again. With
+    the task imported here its key is known; without (the CLI), the queue's claims held by
+    this job id are found by a SCAN and freed owner-checked."""
+    task = queue.tasks.get(fields.get("task", ""))
+    if task is not None:
+        if task.unique is not None:
+            try:
+                args, kwargs = json.loads(fields.get("args") or "[]"), json.loads(fields.get("kwargs") or "{}")
+            except ValueError:
+                return
+            task.release_unique(job_id, args, kwargs)
+        return
+    for key in queue.redis.scan_iter(match=queue.keys.unique("*"), count=1000):
+        scripts.DELETE_IF_HOLDER(queue.redis, [key], [job_id])
 
 if TYPE_CHECKING:
     from ..queue import Queue
@@ -52,9 +69,9 @@ def cancel(queue: Queue, job_id: str) -> CancelResult:
             return CancelResult(job_id, False, state, f"job {job_id} already {state}; nothing to cancel")
         where = locate(queue, job_id, record.get("entry"))
         if where is None:
-            if cancel_pending:
-                return CancelResult(job_id, False, "cancelled", f"job {job_id} is already cancelled")
             raise not_found(queue, job_id)
+        if cancel_pending and where.pending is not None:
+            return CancelResult(job_id, True, "running", f"job {job_id} is already being cancelled")
         if where.kind == "dead":
             return CancelResult(job_id, False, "dead", f"job {job_id} already dead; nothing to cancel")
         task = where.fields.get("task", "")
@@ -71,6 +88,7 @@ def cancel(queue: Queue, job_id: str) -> CancelResult:
         reply = reply.decode() if isinstance(reply, bytes) else str(reply)
         if reply == "cancelled":
             was = "queued" if kind == "entry" else ("retrying" if attempt > 1 else "scheduled")
+            free_unique_claim(queue, job_id, where.fields)
             if queue.events:
                 events = EventBatch(queue.prefix)
                 events.add("cancelled", queue.name, job_id, task or "?", attempt, interrupted=False)

@@ -35,15 +35,16 @@ class TrackJobs(JobHooks):
             started_at_ms=records.now_ms(), worker=self.worker, entry=entry[1],
         ))
 
-    def succeeded(self, queue_name: str, entry: Entry, result: object) -> None:
+    def succeeded(self, queue_name: str, entry: Entry, result: object) -> bool:
+        """Record the result and ack the job in one script (``finish_job.lua``): the ack never
+        lands without the result."""
         ttl = self._ttl(entry)
         if ttl is None:
-            return
+            return False
         at = records.now_ms()
         outcome = records.succeeded_outcome(result if isinstance(result, bytes) else b"null", entry[6], at)
-        self.outbox.add(*records.record_call(
-            self.queue, entry[2], ttl, outcome, state="succeeded", task=entry[3], attempt=entry[6], finished_at_ms=at,
-        ))
+        self.outbox.add(*records.finish_call(self.queue, entry, ttl, outcome, at))
+        return True
 
     def failed(self, queue_name: str, entry: Entry, error: BaseException) -> None:
         if self._ttl(entry) is None:

@@ -89,6 +89,19 @@ def record_call(
     return scripts.RECORD_JOB, [queue.keys.job(job_id), queue.keys.done(job_id)], [ttl, outcome, *flat]
 
 
+def finish_call(
+    queue: Queue, entry: tuple[Any, ...], ttl: int, outcome: bytes, at_ms: int
+) -> tuple[scripts.Script, list[str], list[Any]]:
+    """``(script, keys, args)`` that records a succeeded job's outcome and acks its entry in
+    one step (``finish_job.lua``)."""
+    job_id = entry[2]
+    keys = [queue.keys.job(job_id), queue.keys.done(job_id), queue.keys.stream, queue.keys.stats]
+    return scripts.FINISH_JOB, keys, [
+        settings.CONSUMER_GROUP, entry[1], ttl, outcome,
+        "state", "succeeded", "task", entry[3], "attempt", entry[6], "finished_at_ms", at_ms,
+    ]
+
+
 def record(queue: Queue, job_id: str, ttl: int, outcome: bytes = b"", **fields: Any) -> None:
     """Write a job's record (and outcome) now, in one round trip."""
     script, keys, args = record_call(queue, job_id, ttl, outcome, **fields)
@@ -110,11 +123,9 @@ def settle_cancelled_call(
     ]
 
 
-def record_reclaimed(
-    queue: Queue, dead_jobs: list[tuple[str, str, int, str]], cancelled_jobs: list[tuple[str, str, int]]
-) -> None:
-    """The claimer dead-lettered or dropped (cancelled) jobs of dead workers: record their
-    outcome (dead: only for tasks that keep results; cancelled: always), so waiters wake."""
+def record_reclaimed(queue: Queue, dead_jobs: list[tuple[str, str, int, str]]) -> None:
+    """The claimer dead-lettered jobs of dead workers: record their outcome (for tasks that
+    keep results), so their waiters wake."""
     calls = []
     at = now_ms()
     for job_id, task_name, attempt, reason in dead_jobs:
@@ -122,24 +133,7 @@ def record_reclaimed(
         if job_id and task is not None and task.result_ttl_s is not None:
             outcome = dead_outcome(reason, error_fields(None), attempt, at)
             calls.append(record_call(queue, job_id, ttl_ms(queue, task_name), outcome, state="dead", finished_at_ms=at))
-    for job_id, task_name, attempt in cancelled_jobs:
-        if job_id:
-            outcome = cancelled_outcome(attempt, at, True)
-            calls.append(record_call(queue, job_id, ttl_ms(queue, task_name), outcome, state="cancelled", finished_at_ms=at))
     if calls:
         for reply in scripts.run_pipelined(queue.redis, calls):
             if isinstance(reply, Exception):
                 raise reply
-
-
-def cancelled_records(queue: Queue, dropped: list[Any]) -> list[tuple[scripts.Script, list[str], list[Any]]]:
-    """``record_job.lua`` calls for jobs a hand-back dropped because they were cancelled
-    (``release.lua`` returns job id, task, attempt for each), so their waiters wake."""
-    calls = []
-    at = now_ms()
-    for index in range(0, len(dropped) - 2, 3):
-        job_id, task_name, attempt = (part.decode("utf-8", "replace") if isinstance(part, bytes) else str(part)
-                                      for part in dropped[index : index + 3])
-        outcome = cancelled_outcome(int(attempt) if attempt.isdigit() else 1, at, False)
-        calls.append(record_call(queue, job_id, ttl_ms(queue, task_name), outcome, state="cancelled", finished_at_ms=at))
-    return calls

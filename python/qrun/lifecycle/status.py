@@ -175,15 +175,15 @@ def not_found(queue: Queue, job_id: str) -> JobNotFound:
 def status(queue: Queue, job_id: str) -> JobStatus:
     """The job's state now (see the module docstring). Raises :class:`qrun.JobNotFound`."""
     validate_job_id(job_id)
-    for _ in range(3):  # a job moving between two places while we look: look again
+    for _ in range(2):  # a job that moved between two places while we looked: one more look
         record, outcome, cancel_pending = read_record(queue, job_id)
         if outcome is not None:
             return _settled(queue, job_id, record, outcome)
         where = locate(queue, job_id, record.get("entry"))
         if where is not None:
             return _live(queue, job_id, record, where, cancel_pending)
-        if cancel_pending:  # dropped while held, before its outcome was written
-            return JobStatus(job_id, queue.name, "cancelled", task=record.get("task"), cancel_requested=True)
+    # A cancel mark with no job and no outcome: the job settled (without keeping a result)
+    # before the cancel reached it. Every cancelled job gets an outcome.
     raise not_found(queue, job_id)
 
 

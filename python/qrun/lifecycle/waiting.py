@@ -38,13 +38,21 @@ def wait_result(queue: Queue, job_id: str, timeout: float | None = None, task_na
             f"task {task.name} keeps no results: declare it with @queue.task(result_ttl=SECONDS) "
             "(or Queue(..., result_ttl=SECONDS)) to wait for its return value"
         )
-    outcome = wait_outcome(queue, job_id, timeout)
+    # A handle from an id alone does not know whether its task keeps results: look first.
+    outcome = wait_outcome(queue, job_id, timeout, look_first=task is None)
     return outcome_value(job_id, outcome)
 
 
-def wait_outcome(queue: Queue, job_id: str, timeout: float | None) -> dict[str, Any]:
-    """The outcome of the job once settled; raises JobTimeout (with its state) after ``timeout``."""
+def wait_outcome(queue: Queue, job_id: str, timeout: float | None, *, look_first: bool = False) -> dict[str, Any]:
+    """The outcome of the job once settled; raises JobTimeout (with its state) after ``timeout``.
+
+    Only a job whose task keeps results gets an outcome list; a job that ended without one
+    (dead, or gone: succeeded without keeping a result) is noticed by a look at its status
+    before blocking (``look_first``) and after every RESULT_WAIT_CHUNK_S of waiting.
+    """
     done = queue.keys.done(job_id)
+    if look_first and (ended := _ended_without_outcome(queue, job_id)) is not None:
+        return ended
     deadline = None if timeout is None else time.monotonic() + timeout
     backoff_s = settings.RECONNECT_BASE_S
     reconnected = False
@@ -83,7 +91,24 @@ def wait_outcome(queue: Queue, job_id: str, timeout: float | None) -> dict[str, 
                 raise JobFailed(job_id, message=f"its outcome is not qrun's JSON: {reply[:200]!r}") from None
         if deadline is not None and time.monotonic() >= deadline:
             break
+        if (ended := _ended_without_outcome(queue, job_id)) is not None:  # a chunk went by: look
+            return ended
     return _timed_out(queue, job_id, timeout)
+
+
+def _ended_without_outcome(queue: Queue, job_id: str) -> dict[str, Any] | None:
+    """The outcome of a job that settled without an outcome list (dead, from the dead
+    stream), None while it is live or has one; JobNotFound when it is gone."""
+    try:
+        now = status(queue, job_id)
+    except JobNotFound:
+        raise JobNotFound(
+            f"job {job_id} is not known to queue {queue.name!r}: it never existed there, or it settled "
+            "without keeping a result (its task has no result_ttl) or its result expired", job_id,
+        ) from None
+    if now.state == "dead" and not now.has_result and now.error is not None and now.finished_at_ms is not None:
+        return {"state": "dead", "error": now.error, "reason": now.reason, "attempt": now.attempt}
+    return None
 
 
 def _timed_out(queue: Queue, job_id: str, timeout: float | None) -> dict[str, Any]:

@@ -14,8 +14,7 @@ KEYS[1]  {prefix:queue}:stream  (stream)  the pending entries
 KEYS[2]  {prefix:queue}:dead    (stream)  dead-lettered jobs
 KEYS[3]  {prefix:queue}:stats   (hash)    "redelivered" / "dead_lettered" grow
 KEYS[4]  {prefix:queue}:leases  (zset)    entry id -> ms until which a job asked to stay hidden
-KEYS[5]  {prefix:queue}:cancelled       (zset)  job ids cancelled while held: dropped, not redelivered
-KEYS[6]  {prefix:queue}:cancel_entries  (zset)  their entry marks are cleared
+KEYS[5]  {prefix:queue}:cancelled       (zset)  job ids cancelled while held: never redelivered
 ARGV[1]  consumer group
 ARGV[2]  minimum idle time, ms
 ARGV[3]  first entry id to look at: '-' or '(<id>' (exclusive, to go on after a batch)
@@ -29,7 +28,8 @@ ARGV[9..] consumers known to be alive (the caller's own workers): their entries 
 
 Returns: {last id looked at ('' if none), entries looked at, redelivered, dead-lettered,
           {job id, task, attempt, reason, ...} of each job dead-lettered (for events; '' if unknown),
-          {job id, task, attempt, ...} of each cancelled job dropped (its outcome is the caller's to record)}
+          {entry id, job id, task, attempt, ...} of each cancelled job: left pending for the caller
+          to settle with settle_cancelled.lua}
 ]]
 local rcall = redis.call
 local stream = KEYS[1]
@@ -37,7 +37,6 @@ local dead = KEYS[2]
 local stats = KEYS[3]
 local leases = KEYS[4]
 local cancelled = KEYS[5]
-local cancel_entries = KEYS[6]
 local group = ARGV[1]
 local max_deliveries = tonumber(ARGV[5])
 local now = ARGV[6]
@@ -65,6 +64,7 @@ local cancelled_jobs = {}
 for _, info in ipairs(pending) do
   local id = info[1]
   last = id
+  local keep = false
   if not alive[info[2]] and not rcall('ZSCORE', leases, id) then
     local entries = rcall('XRANGE', stream, id, id)
     if #entries > 0 then
@@ -87,9 +87,10 @@ for _, info in ipairs(pending) do
         end
       end
       if known.id ~= '' and rcall('ZSCORE', cancelled, known.id) then
-        rcall('ZREM', cancelled, known.id)
-        rcall('ZREM', cancel_entries, id)
-        for _, value in ipairs({known.id, known.task, known.attempt}) do
+        -- cancelled while held: never redelivered. Left pending for the caller to settle
+        -- with settle_cancelled.lua (outcome and marks in one step).
+        keep = true
+        for _, value in ipairs({id, known.id, known.task, known.attempt}) do
           cancelled_jobs[#cancelled_jobs + 1] = value
         end
       elseif reason or deliveries >= max_deliveries then
@@ -115,8 +116,10 @@ for _, info in ipairs(pending) do
         redelivered = redelivered + 1
       end
     end
-    rcall('XACK', stream, group, id)  -- an entry deleted while pending is only cleared
-    rcall('XDEL', stream, id)
+    if not keep then
+      rcall('XACK', stream, group, id)  -- an entry deleted while pending is only cleared
+      rcall('XDEL', stream, id)
+    end
   end
 end
 if redelivered > 0 then

@@ -4,22 +4,19 @@ the stream, atomically, with its fields (and attempt) unchanged.
 KEYS[1]  {prefix:queue}:stream  (stream)  the jobs' entries
 KEYS[2]  {prefix:queue}:dead    (stream)  where an entry too large to copy goes instead
 KEYS[3]  {prefix:queue}:stats   (hash)    "dead_lettered" grows for those
-KEYS[4]  {prefix:queue}:cancelled       (zset)  job ids cancelled meanwhile: dropped, not handed back
-KEYS[5]  {prefix:queue}:cancel_entries  (zset)  their entry marks are cleared
+KEYS[4]  {prefix:queue}:cancelled       (zset)  job ids cancelled meanwhile: not handed back
 ARGV[1]  consumer group
 ARGV[2..] entry ids
 
-Returns: {the number of entries handed back, {job id, task, attempt, ...} of each job dropped
-because it was cancelled meanwhile (the caller records their outcome; their job ids stay in
-KEYS[4] until then, so their status says cancelled)}. Ids no longer pending are skipped; an
-entry deleted while pending is only cleared from the pending list.
+Returns: {the number of entries handed back, {entry id, job id, task, attempt, ...} of each job
+cancelled meanwhile: left pending, for the caller to settle with settle_cancelled.lua}. Ids no
+longer pending are skipped; an entry deleted while pending is only cleared from the pending list.
 ]]
 local rcall = redis.call
 local stream = KEYS[1]
 local dead = KEYS[2]
 local stats = KEYS[3]
 local cancelled = KEYS[4]
-local cancel_entries = KEYS[5]
 local group = ARGV[1]
 
 local function field(fields, name)
@@ -49,18 +46,22 @@ for i = 2, #ARGV do
     rcall('HINCRBY', stats, 'dead_lettered', 1)
   elseif #entries[1][2] > 7000 then
     -- not pending any more: someone else settled it
-  elseif rcall('XACK', stream, group, id) == 1 then
-    local job = field(entries[1][2], 'id')
+  else
+    local fields = entries[1][2]
+    local job = field(fields, 'id')
     if job and rcall('ZSCORE', cancelled, job) then
-      rcall('ZREM', cancel_entries, id)  -- cancelled while held: it never runs
-      for _, value in ipairs({job, field(entries[1][2], 'task') or '', field(entries[1][2], 'attempt') or '1'}) do
-        dropped[#dropped + 1] = value
+      -- cancelled while held: it never runs. Left pending for the caller to settle as
+      -- cancelled (settle_cancelled.lua records its outcome in the same step).
+      if #rcall('XPENDING', stream, group, id, id, 1) > 0 then
+        for _, value in ipairs({id, job, field(fields, 'task') or '', field(fields, 'attempt') or '1'}) do
+          dropped[#dropped + 1] = value
+        end
       end
-    else
-      rcall('XADD', stream, '*', unpack(entries[1][2]))
+    elseif rcall('XACK', stream, group, id) == 1 then
+      rcall('XADD', stream, '*', unpack(fields))
+      rcall('XDEL', stream, id)
       released = released + 1
     end
-    rcall('XDEL', stream, id)
   end
 end
 return {released, dropped}
