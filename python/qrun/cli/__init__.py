@@ -7,7 +7,6 @@ word must name a subcommand, and an unknown one is refused with the closest name
 
 from __future__ import annotations
 
-import difflib
 import logging
 from typing import Any
 
@@ -40,6 +39,8 @@ class _DefaultToRun(click.Group):
 
     def unknown_command(self, ctx: click.Context, name: str) -> str:
         """``No such command 'purg'. Did you mean 'purge'?``, from the commands registered now."""
+        import difflib  # only for a mistyped command, not on every start-up
+
         commands = self.list_commands(ctx)
         close = difflib.get_close_matches(name, commands, n=3)
         if close:

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 from types import FrameType
 
 import click
@@ -26,11 +27,15 @@ import redis
 
 from ..connection import make_client, redact, resolve_url
 from ..demo import build_demo_queue, expected_outcome
-from ..embedded import EmbeddedValkey
-from ..parent_watch import die_with_parent
 from ..queue import Queue
 from ..supervisor import Supervisor
 from .options import remember_servers, url_option
+
+if TYPE_CHECKING:
+    from ..embedded import EmbeddedValkey
+
+# embedded and parent_watch (ctypes) are imported by the demo command only: every `qrun`
+# command imports this module, and a worker fleet's start-up should not pay for them.
 
 log = logging.getLogger("qrun.demo")
 
@@ -66,6 +71,8 @@ def demo(jobs: int, workers: int, url: str | None, job_logs: bool) -> None:
     try:
         with _sigterm_exits():
             if not _server_answers(url):
+                from ..embedded import EmbeddedValkey
+
                 server = EmbeddedValkey()  # assigned first: a SIGTERM during start() still stops it
                 server.start()
                 log.info(
@@ -146,6 +153,8 @@ def _fork_supervisor(queue: Queue, workers: int, server: EmbeddedValkey | None) 
     """Run the supervisor in a child (so this process can draw the progress bar), tied to
     this process: if the demo dies, even by SIGKILL, the supervisor gets SIGTERM and stops,
     and then stops the embedded server the demo left behind."""
+    from ..parent_watch import die_with_parent  # resolved before the fork, as it requires
+
     parent_pid = os.getpid()
     pid = os.fork()
     if pid == 0:
