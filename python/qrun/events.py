@@ -15,8 +15,8 @@ An event is a compact JSON object::
 ``retrying`` or ``dead``. ``succeeded``, ``dead`` and ``cancelled`` are terminal. Optional
 fields: ``error`` (``"Type: message"``, short), ``delay_s`` (on ``retrying``), ``reason`` (on
 ``dead``), ``progress``, ``note`` and ``fields`` (on ``progress``), ``interrupted`` (on
-``cancelled``: true if it was running). ``progress`` is published whenever a job reports it
-(``current_job().progress()``), even on a queue without ``events=True``.
+``cancelled``: true if it was running). ``progress`` and ``cancelled`` are published on every
+queue, even one without ``events=True`` (progress is rate-limited, cancels are rare).
 
 Cost: :class:`EventBatch` collects events as tuples (no JSON, no I/O) and turns them into one
 ``EVALSHA publish_events.lua`` per ~1 000 events, which publishes each on its job channel and

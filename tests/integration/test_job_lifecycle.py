@@ -459,3 +459,20 @@ def test_waiting_on_an_id_alone_ends_at_once_for_a_job_that_keeps_no_outcome(lif
     with pytest.raises(qrun.JobNotFound, match="without keeping a result"):
         life.job(gone.id).result()
     assert time.monotonic() - started < 5
+
+
+def test_cancel_events_go_out_on_a_queue_without_events_too(life: qrun.Queue, client: redis.Redis) -> None:
+    assert not life.events
+    job = lt.mark.enqueue(1)
+    pubsub = client.pubsub()
+    try:
+        pubsub.subscribe(f"{life.prefix}:events:job:{job.id}")
+        pubsub.get_message(timeout=1)
+        job.cancel()
+        message = None
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and (message is None or message["type"] != "message"):
+            message = pubsub.get_message(timeout=0.5)
+        assert message is not None and json.loads(message["data"])["event"] == "cancelled"
+    finally:
+        pubsub.close()

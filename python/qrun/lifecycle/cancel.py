@@ -89,10 +89,9 @@ def cancel(queue: Queue, job_id: str) -> CancelResult:
         if reply == "cancelled":
             was = "queued" if kind == "entry" else ("retrying" if attempt > 1 else "scheduled")
             free_unique_claim(queue, job_id, where.fields)
-            if queue.events:
-                events = EventBatch(queue.prefix)
-                events.add("cancelled", queue.name, job_id, task or "?", attempt, interrupted=False)
-                events.publish(queue.redis)
+            events = EventBatch(queue.prefix)  # on every queue: cancels are rare
+            events.add("cancelled", queue.name, job_id, task or "?", attempt, interrupted=False)
+            events.publish(queue.redis)
             return CancelResult(job_id, True, was, f"job {job_id} cancelled ({was}): it will never run")
         if reply == "cancelling":
             return CancelResult(
