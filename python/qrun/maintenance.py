@@ -25,6 +25,7 @@ from .events import EventBatch
 from .hooks import Outbox, hooks_for
 from .lifecycle import records as lifecycle_records
 from .queue import Queue
+from .queue_settings import SettingsWatcher
 from .settle import settle_cancelled_entry
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,8 @@ class Maintenance:
         self._unextended: set[str] = set()  # streams whose last extension failed
         self._next_run: dict[str, float] = {}
         self._run_id: str | None = None  # the server's run id when last seen
+        #: settings operators store in the server (qrun queue update), applied within seconds
+        self.stored_settings = SettingsWatcher(self.queues, settings.SETTINGS_CHECK_INTERVAL_S)
 
     # -- what the supervisor asks for ------------------------------------------------------
 
@@ -86,6 +89,7 @@ class Maintenance:
     def set_queues(self, queues: Sequence[Queue]) -> None:
         """Serve a new set of queues (after a reload)."""
         self.queues = list(queues)
+        self.stored_settings.queues = self.queues
 
     def request(self, action: Callable[[], None]) -> None:
         """Run ``action`` on the maintenance thread at the next tick, again later if the
@@ -124,6 +128,7 @@ class Maintenance:
         shortest_visibility_s = self.shortest_visibility_s
         if self._due("server", settings.SERVER_CHECK_INTERVAL_S):
             self.check_server()
+        self.stored_settings.check()
         if self._due("extend", shortest_visibility_s / 4):
             self.extend_live_workers()
         self._run_requests()

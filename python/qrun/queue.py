@@ -89,6 +89,15 @@ class Queue:
         self.prefix = validate_name("prefix", prefix)
         self.keys = QueueKeys(self.prefix, self.name)
         self.default_policy = RetryPolicy(retries, backoff_base, backoff_cap)
+        #: What the code said, for the settings an operator may store in the server
+        #: (qrun.queue_settings): the server's record wins over these.
+        self.code_settings: dict[str, Any] = {
+            "visibility_timeout": self.visibility_timeout_s, "max_deliveries": self.max_deliveries,
+            "dead_retention": self.dead_retention_s, "retries": self.default_policy.retries,
+            "backoff_base": self.default_policy.backoff_base_s, "backoff_cap": self.default_policy.backoff_cap_s,
+        }
+        #: Version of the server's settings record applied (0: none yet).
+        self.settings_version = 0
         self.tasks: dict[str, Task[..., Any]] = {}
         self._client = ProcessLocalClient(url)
 
@@ -192,6 +201,7 @@ class Queue:
             registered: Task[..., Any] = Task(
                 self, function, task_name, policy, limits, unique_claim, keep_s, self.max_result_bytes
             )
+            registered.own_policy = {"retries": retries, "backoff_base": backoff_base, "backoff_cap": backoff_cap}
             self.tasks[task_name] = registered
             return registered
 

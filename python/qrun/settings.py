@@ -108,6 +108,9 @@ EXTEND_BATCH_SIZE = 2_000
 #: (and a restart that lost the queues' data).
 SERVER_CHECK_INTERVAL_S = 1.0
 
+#: How often supervisors and workers look at their queues' settings records in the server
+#: (``qrun queue update``): one pipelined HGET per process per this long.
+SETTINGS_CHECK_INTERVAL_S = 2.0
 #: How often dead-letter retention trims the dead streams (and stale consumers are removed).
 TRIM_INTERVAL_S = 60.0
 

@@ -29,6 +29,7 @@ from . import settings
 from .checks import count_setting, seconds_setting
 from .errors import ConfigurationError, TimeLimitExceeded
 from .events import EventBatch
+from . import queue_settings
 from .hooks import Outbox, hooks_for
 from .batch import CANCEL_SIGNAL, LongJobWatcher
 from .maintenance import LiveWorker, Maintenance
@@ -147,6 +148,7 @@ class Supervisor:
         """Run until stopped; returns the process exit status."""
         for queue in self.queues:
             queue.ensure_group()
+            queue_settings.refresh(queue)  # before the fork: workers start with what operators stored
         self._install_signal_handlers()
         gc.freeze()  # keep the imported app's objects out of the children's copy-on-write pages
         log.info(

@@ -86,6 +86,8 @@ class Task(Generic[P, R]):
         self.limits = limits or TimeLimits()
         #: How duplicate jobs are collapsed (``@queue.task(unique=True)``), or None.
         self.unique = unique
+        #: The retry settings the task set itself (None: it follows its queue's).
+        self.own_policy: dict[str, float | int | None] = {"retries": None, "backoff_base": None, "backoff_cap": None}
         #: Seconds a settled run's result (or error) is kept; None: none kept.
         self.result_ttl_s = result_ttl_s
         self.max_result_bytes = max_result_bytes
@@ -100,6 +102,16 @@ class Task(Generic[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.func(*args, **kwargs)
+
+    def follow_queue_policy(self, queue_policy: RetryPolicy) -> None:
+        """The queue's retry settings changed (stored in the server): take them, except the
+        ones this task set itself."""
+        own = self.own_policy
+        self.policy = RetryPolicy(
+            queue_policy.retries if own["retries"] is None else int(own["retries"]),
+            queue_policy.backoff_base_s if own["backoff_base"] is None else float(own["backoff_base"]),
+            queue_policy.backoff_cap_s if own["backoff_cap"] is None else float(own["backoff_cap"]),
+        )
 
     def _run_keeping_result(self, *args: Any, **kwargs: Any) -> bytes:
         from .lifecycle.records import encode_result

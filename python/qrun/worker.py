@@ -29,6 +29,7 @@ from .errors import JobCancelled
 from .hooks import JobHooks, Outbox, call, hooks_for, succeeded
 from .job import _current, _set_consumer
 from .queue import Queue
+from .queue_settings import SettingsWatcher
 from .settle import dead_letter, dead_letter_malformed, fail_attempt, settle_cancelled
 from .slots import SlotWriter
 from .time_limit import soft_time_limit
@@ -85,6 +86,7 @@ class Worker:
         self._hooks: dict[bytes, tuple[JobHooks, ...]] = self._make_hooks("")
         self._describe_jobs = True  # write each job into the slot (set per batch by _run_batch)
         self._shortest_visibility_s = min(queue.visibility_timeout_s for queue in self.queues)
+        self._stored_settings = SettingsWatcher(self.queues, settings.SETTINGS_CHECK_INTERVAL_S)
         self._job_limit: int | None = None
         self._memory_limit_bytes: int | None = None
         self._next_memory_check = 0.0
@@ -257,6 +259,8 @@ class Worker:
     def _fetch_and_run(self) -> None:
         if self.slot is not None:
             self.slot.polled()
+        if self._stored_settings.check():  # an operator changed a queue's settings (qrun queue update)
+            self._shortest_visibility_s = min(queue.visibility_timeout_s for queue in self.queues)
         wire = self._wire
         if wire.held_cancelled:
             self._settle_held_cancelled()

@@ -68,6 +68,7 @@ CANCEL = SCRIPTS["cancel"]
 SETTLE_CANCELLED = SCRIPTS["settle_cancelled"]
 FIND_ENTRY = SCRIPTS["find_entry"]
 FINISH_JOB = SCRIPTS["finish_job"]
+SETTINGS_WRITE = SCRIPTS["settings_write"]
 
 
 def run_pipelined(client: redis.Redis, calls: Sequence[tuple[Script, Sequence[Any], Sequence[Any]]]) -> list[Any]:
