@@ -67,6 +67,7 @@ RECORD_JOB = SCRIPTS["record_job"]
 CANCEL = SCRIPTS["cancel"]
 SETTLE_CANCELLED = SCRIPTS["settle_cancelled"]
 FIND_ENTRY = SCRIPTS["find_entry"]
+REQUEUE = SCRIPTS["requeue"]
 
 
 def run_pipelined(client: redis.Redis, calls: Sequence[tuple[Script, Sequence[Any], Sequence[Any]]]) -> list[Any]:
