@@ -238,19 +238,25 @@ def _requeue_batch(queue: Queue, entries: list[RawEntry], keep_attempts: bool, r
     jobs, malformed = codec.decode_read_reply([[queue.keys.dead.encode(), flat]])
     for _stream, dead_id, reason, _raw in malformed:
         result.skipped.append((dead_id, f"not a job: {reason}"))
+    raw = {entry_id.decode(): fields for entry_id, fields in entries}
     keys: list[str] = [queue.keys.dead, queue.keys.stream, queue.keys.stats]
-    args: list[Any] = ["1" if keep_attempts else "0"]
+    args: list[Any] = []
     sent: list[str] = []
-    for _stream, dead_id, job_id, task_name, job_args, job_kwargs, _attempt, _enqueued_at in jobs:
+    for _stream, dead_id, job_id, task_name, job_args, job_kwargs, attempt, enqueued_at in jobs:
         try:
             claim = _claim(queue, task_name, job_args, job_kwargs)
         except Exception as error:  # a unique_key that fails on these arguments
             result.skipped.append((dead_id, f"its unique_key failed: {type(error).__name__}: {error}"))
             continue
+        fields = raw[dead_id]  # the JSON exactly as stored, not re-encoded
         keys += [queue.keys.done(job_id), queue.keys.job(job_id)]
         if claim is not None:
             keys.append(claim[0])
-        args += [dead_id, job_id, "0" if claim is None else "1", "0" if claim is None else claim[1]]
+        args += [
+            dead_id, job_id, task_name, fields.get(b"args", b"[]"), fields.get(b"kwargs", b"{}"),
+            attempt if keep_attempts else 1, enqueued_at,
+            "0" if claim is None else "1", "0" if claim is None else claim[1],
+        ]
         sent.append(dead_id)
     if not sent:
         return
@@ -261,10 +267,8 @@ def _requeue_batch(queue: Queue, entries: list[RawEntry], keep_attempts: bool, r
             result.done += 1
         elif outcome == "gone":
             result.gone += 1
-        elif outcome == "claimed":
-            result.skipped.append((dead_id, f"unique claim held by job {holder}"))
         else:
-            result.skipped.append((dead_id, outcome))
+            result.skipped.append((dead_id, f"unique claim held by job {holder}"))
 
 
 def _claim(queue: Queue, task_name: str, args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[str, int] | None:

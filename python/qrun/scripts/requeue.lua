@@ -1,73 +1,62 @@
 --[[ Move a batch of dead letters back onto the work stream, atomically per batch.
 
-For each dead entry: its job fields (id, task, args, kwargs, attempt, enqueued_at) are added
-as a fresh entry at the end of the stream, and the dead entry is deleted; the dead_* fields
-and `deliveries` are dropped. The attempt starts again at 1 unless ARGV[1] keeps it. An entry
-already gone (another requeue or a delete ran) is skipped, so an interrupted bulk requeue can
-simply be run again. A unique job is requeued only if no other job holds its claim; it then
-takes (or renews) the claim.
+For each dead entry still there: its job fields (id, task, args, kwargs, attempt,
+enqueued_at, as the caller read them; the dead_* fields and `deliveries` left out) are added
+as a fresh entry at the end of the stream, the dead entry is deleted, and the job's dead
+outcome and record are deleted. An entry already gone (another requeue or a delete ran) is
+skipped, so an interrupted bulk requeue can simply be run again: dead entries never change,
+so one that is still there holds the fields the caller read. A unique job is requeued only if
+no other job holds its claim; it then takes (or renews) the claim.
 
 KEYS[1]  {prefix:queue}:dead    (stream)  dead letters
 KEYS[2]  {prefix:queue}:stream  (stream)  ready jobs
 KEYS[3]  {prefix:queue}:stats   (hash)    "requeued" grows by the number requeued
 KEYS[4..] per entry, in ARGV order: {prefix:queue}:done:<job id> (list, the dead outcome,
          deleted), {prefix:queue}:job:<job id> (hash, the dead run's record, deleted), and,
-         for a unique job only, its claim {prefix:queue}:unique:<digest> (string)
-ARGV[1]  '1' keep each job's attempt | '0' start again at attempt 1
-ARGV[2..] four values per entry: dead entry id, the job id it must hold, '1' if a claim key
-         follows its two keys in KEYS ('0': none), claim ttl in ms ('0': respect a claim
-         held by another job, take none)
+         for an entry with a claim to respect, {prefix:queue}:unique:<digest> (string)
+ARGV     nine values per entry: dead entry id; the six job field values in field order (id,
+         task, args, kwargs, attempt, enqueued_at); '1' if a claim key follows its two keys
+         in KEYS, else '0'; claim ttl in ms ('0': respect a claim another job holds, take none)
 
-Returns: {requeued, {two values per entry: what happened ('requeued' | 'gone' | 'not a job' |
-          'claimed'), the job id holding the claim ('' unless 'claimed')}}
+Returns: {requeued, {two values per entry: what happened ('requeued' | 'gone' | 'claimed'),
+          the job id holding the claim ('' unless 'claimed')}}
 ]]
 local rcall = redis.call
 local dead = KEYS[1]
 local stream = KEYS[2]
 local stats = KEYS[3]
-local keep_attempts = ARGV[1] == '1'
 
 local requeued = 0
 local outcomes = {}
 local key_index = 4
-for i = 2, #ARGV, 4 do
-  local dead_id, job_id, claim_ttl = ARGV[i], ARGV[i + 1], ARGV[i + 3]
+for i = 1, #ARGV, 9 do
+  local dead_id, job_id, claim_ttl = ARGV[i], ARGV[i + 1], ARGV[i + 8]
   local done_key, record_key = KEYS[key_index], KEYS[key_index + 1]
   key_index = key_index + 2
   local claim = nil
-  if ARGV[i + 2] == '1' then
+  if ARGV[i + 7] == '1' then
     claim = KEYS[key_index]
     key_index = key_index + 1
   end
   local outcome = 'requeued'
   local holder = ''
-  local entries = rcall('XRANGE', dead, dead_id, dead_id)
-  if #entries == 0 then
-    outcome = 'gone'
-  else
-    local fields = entries[1][2]
-    local job = {id = '', task = '', args = '[]', kwargs = '{}', attempt = '1', enqueued_at = '0'}
-    for f = 1, #fields, 2 do
-      if job[fields[f]] then
-        job[fields[f]] = fields[f + 1]
-      end
+  if claim then
+    local current = rcall('GET', claim)
+    if current and current ~= job_id then
+      outcome = 'claimed'
+      holder = current
     end
-    if job.id == '' or job.task == '' or job.id ~= job_id then
-      outcome = 'not a job'
-    elseif claim then
-      local current = rcall('GET', claim)
-      if current and current ~= job_id then
-        outcome = 'claimed'
-        holder = current
-      elseif claim_ttl ~= '0' then
+  end
+  if outcome == 'requeued' then
+    if rcall('XDEL', dead, dead_id) == 0 then
+      outcome = 'gone'
+    else
+      if claim and claim_ttl ~= '0' then
         rcall('SET', claim, job_id, 'PX', claim_ttl)
       end
-    end
-    if outcome == 'requeued' then
       rcall('XADD', stream, '*',
-        'id', job.id, 'task', job.task, 'args', job.args, 'kwargs', job.kwargs,
-        'attempt', keep_attempts and job.attempt or '1', 'enqueued_at', job.enqueued_at)
-      rcall('XDEL', dead, dead_id)
+        'id', job_id, 'task', ARGV[i + 2], 'args', ARGV[i + 3], 'kwargs', ARGV[i + 4],
+        'attempt', ARGV[i + 5], 'enqueued_at', ARGV[i + 6])
       rcall('DEL', done_key, record_key)
       requeued = requeued + 1
     end
