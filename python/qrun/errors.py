@@ -98,6 +98,11 @@ class JobNotFound(QrunError, LookupError):
         self.job_id = job_id
 
 
+class DeadLetterNotFound(QrunError, LookupError):
+    """No dead letter of the queue has this dead entry id or job id (never dead-lettered, or
+    already requeued, deleted or trimmed past the queue's ``dead_retention``)."""
+
+
 class JobTimeout(QrunError, TimeoutError):
     """``job.result(timeout=...)`` waited that long and the job had not settled."""
 

@@ -11,7 +11,7 @@ from typing import Any, TypeVar, overload
 import redis
 from redis.exceptions import NoScriptError, ResponseError
 
-from . import codec, scripts, settings
+from . import codec, deadletters, scripts, settings
 from .checks import count_setting, seconds_setting
 from .connection import ProcessLocalClient
 from .errors import ConfigurationError, PayloadError
@@ -471,22 +471,18 @@ class Queue:
             "delayed": delayed,
             "dead": dead,
         }
-        for counter in ("enqueued", "succeeded", "retried", "redelivered", "dead_lettered", "cancelled"):
+        for counter in ("enqueued", "succeeded", "retried", "redelivered", "dead_lettered", "cancelled", "requeued"):
             result[counter] = 0
         for field, value in counters.items():
             result[field.decode()] = int(value)
         return result
 
-    def dead_letters(self, limit: int = 20) -> list[dict[str, str]]:
+    def dead_letters(self, limit: int = 20, *, task: str | None = None, since_s: float | None = None) -> list[dict[str, str]]:
         """The newest ``limit`` dead-lettered jobs, newest first, as text fields (see
-        docs/wire-format.md: the job's fields plus ``dead_reason``, ``dead_error`` …)."""
-        if limit < 1:
-            raise ConfigurationError(f"limit must be >= 1, got {limit!r}")
-        entries: list[tuple[bytes, dict[bytes, bytes]]] = self.redis.xrevrange(self.keys.dead, count=limit)  # type: ignore[assignment]
-        return [
-            {"dead_id": entry_id.decode(), **{k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}}
-            for entry_id, fields in entries
-        ]
+        docs/wire-format.md: ``dead_id``, the job's fields plus ``dead_reason``, ``dead_error`` …);
+        only those of ``task``, dead-lettered in the last ``since_s`` seconds, when given.
+        Requeue, delete and show: :mod:`qrun.deadletters`."""
+        return deadletters.list_dead(self, task=task, since_s=since_s, limit=limit)
 
     def is_idle(self) -> bool:
         """True when nothing is ready, in flight or delayed (every job has settled)."""

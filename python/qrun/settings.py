@@ -120,6 +120,10 @@ MAINTENANCE_INTERVAL_S = 0.1
 #: Due delayed jobs moved to the stream per script call.
 PROMOTE_BATCH_SIZE = 1_000
 
+#: Dead letters read, requeued (one requeue.lua call) or deleted per batch by the dead-letter
+#: operations; a batch of 500 requeues holds the server for a few milliseconds.
+DEAD_BATCH_SIZE = 500
+
 #: How long workers get to finish their current job after TERM/INT before they are killed.
 DEFAULT_GRACE_PERIOD_S = 30.0
 

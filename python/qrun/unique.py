@@ -75,8 +75,15 @@ def unique_digest(task: Task[..., Any], args: Sequence[Any], kwargs: dict[str, A
                 f"unique_key of task {task.name} must return a str, got {type(identity).__name__}: {identity!r}"
             )
     else:
-        identity = json.dumps([list(args), kwargs], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return default_digest(task.name, args, kwargs)
     return hashlib.sha1(f"{task.name}\0{identity}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def default_digest(task_name: str, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
+    """The digest of a job of a unique task without ``unique_key``: what the claim key of such
+    a job is, computable without the task (``qrun dead requeue`` without the app)."""
+    identity = json.dumps([list(args), kwargs], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha1(f"{task_name}\0{identity}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def release(queue: Queue, task: Task[..., Any], job_id: str, args: Sequence[Any], kwargs: dict[str, Any]) -> None:

@@ -112,14 +112,14 @@ def test_an_unreachable_server_is_reported_in_one_line(subprocess_env: dict[str,
 def test_dead_shows_why_each_job_died(subprocess_env: dict[str, str]) -> None:
     tasks.always_fails.enqueue("boom 7")
     assert qrun("--burst", "tests.tasks:queue", env=subprocess_env).returncode == 0
-    result = qrun("dead", "tests", "--traceback", env=subprocess_env)
+    result = qrun("dead", "list", "tests", "--traceback", env=subprocess_env)
     assert result.returncode == 0, result.stderr
     assert "tests.tasks.always_fails  attempt 3" in result.stdout
     assert "reason: failed 3 times; no retries left" in result.stdout
     assert "error:  RuntimeError: boom 7" in result.stdout
     assert 'raise RuntimeError(message)' in result.stdout  # the traceback
-    empty = qrun("dead", "nothing-here", env=subprocess_env)
-    assert empty.stdout.strip() == "no dead-lettered jobs in nothing-here"
+    empty = qrun("dead", "list", "tests", "--task", "tests.tasks.noop", env=subprocess_env)
+    assert empty.stdout.strip() == "no dead-lettered jobs in tests of task tests.tasks.noop"
 
 
 def test_events_says_at_once_that_only_queues_created_with_events_publish(subprocess_env: dict[str, str]) -> None:

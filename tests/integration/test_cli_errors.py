@@ -22,7 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Every command that needs a server, each as a user would type it.
 COMMANDS = [
     ["stats", "tests"],
-    ["dead", "tests"],
+    ["dead", "list", "tests"],
+    ["dead", "show", "tests", "1-0"],
+    ["dead", "requeue", "tests", "--all", "--yes"],
+    ["dead", "delete", "tests", "--all", "--yes"],
     ["workers"],
     ["events", "--timeout", "5"],
     ["run", "tests.tasks:queue"],

@@ -77,7 +77,8 @@ def _register(*commands: Any) -> None:
 from .demo import demo  # noqa: E402
 from .events import events  # noqa: E402
 from .jobs import cancel, job  # noqa: E402
-from .queues import dead, stats  # noqa: E402
+from .dead import dead  # noqa: E402
+from .queues import stats  # noqa: E402
 from .run import run  # noqa: E402
 from .workers import workers  # noqa: E402
 

@@ -17,6 +17,7 @@ import click
 import redis
 
 from ..connection import redact, resolve_url
+from ..checks import duration_s
 from ..errors import ConfigurationError
 
 #: Where, in the context's ``meta`` (shared by the group and its subcommand), the URLs of the
@@ -40,11 +41,20 @@ def remember_servers(urls: Iterable[str]) -> None:
     click.get_current_context().meta[_SERVERS] = list(urls)
 
 
-class ServerError(click.ClickException):
-    """A server qrun cannot use: printed as one line, ``qrun: <message>``, exit status 1."""
+class OneLineError(click.ClickException):
+    """Input qrun cannot act on (an unknown queue or id, a bulk change nobody confirmed):
+    printed as one line, ``qrun: <message>``, exit status ``exit_code`` (1 unless given)."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # type: ignore[misc]  # click declares it on the class
 
     def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"qrun: {self.format_message()}", file=file, err=file is None)
+
+
+class ServerError(OneLineError):
+    """A server qrun cannot use: printed as one line, ``qrun: <message>``, exit status 1."""
 
 
 def server_error(meta: dict[str, Any], error: redis.RedisError) -> ServerError:
@@ -81,3 +91,22 @@ def _cause(error: redis.ConnectionError) -> str:
             return seen.strerror
         seen = seen.__cause__ or seen.__context__
     return str(error)
+
+
+class Duration(click.ParamType):
+    """A duration option (``--since 1h``): ``30s``, ``15m``, ``1h``, ``7d``… as seconds
+    (:func:`qrun.checks.duration_s`), with its error as a usage error."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, float):
+            return value
+        try:
+            return duration_s(value)
+        except ConfigurationError as error:  # one line, exit 2 like click's usage errors
+            option = param.opts[0] if param is not None and param.opts else "value"
+            raise OneLineError(f"{option}: {error}", exit_code=2) from None
+
+
+DURATION = Duration()

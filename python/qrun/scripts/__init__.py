@@ -69,6 +69,7 @@ SETTLE_CANCELLED = SCRIPTS["settle_cancelled"]
 FIND_ENTRY = SCRIPTS["find_entry"]
 FINISH_JOB = SCRIPTS["finish_job"]
 SETTINGS_WRITE = SCRIPTS["settings_write"]
+REQUEUE = SCRIPTS["requeue"]
 
 
 def run_pipelined(client: redis.Redis, calls: Sequence[tuple[Script, Sequence[Any], Sequence[Any]]]) -> list[Any]:
