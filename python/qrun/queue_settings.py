@@ -123,7 +123,7 @@ def _check_backoff(queue: Queue, values: Mapping[str, Any]) -> None:
         raise ConfigurationError(f"backoff_cap ({cap:g}) must be >= backoff_base ({base:g})")
 
 
-def apply(queue: Queue, version: int, values: Mapping[str, Any]) -> list[str]:
+def apply(queue: Queue, version: int, values: Mapping[str, Any], *, quiet: bool = False) -> list[str]:
     """Make ``queue`` use the stored ``values`` (over what its code said); returns what
     changed, as ``name: old -> new``. Logs once per version when the record overrides code."""
     from .task import RetryPolicy
@@ -138,7 +138,7 @@ def apply(queue: Queue, version: int, values: Mapping[str, Any]) -> list[str]:
             current = getattr(queue, setting.attribute)
         if current != value:
             changed.append(f"{name}: {current!r} -> {value!r}")
-        if code.get(name) != value and queue.settings_version != version:
+        if not quiet and code.get(name) != value and queue.settings_version != version:
             log.warning("queue %s: %s=%r from the server's settings (version %d) overrides %r from the code",
                         queue.name, name, value, version, code.get(name))
     for name in ("visibility_timeout", "max_deliveries", "dead_retention"):
@@ -187,11 +187,12 @@ class SettingsWatcher:
         return changed
 
 
-def refresh(queue: Queue) -> list[str]:
-    """Read and apply the queue's stored settings now; what changed."""
+def refresh(queue: Queue, *, quiet: bool = False) -> list[str]:
+    """Read and apply the queue's stored settings now; what changed. ``quiet``: a queue opened
+    by an operator command (no code to override), nothing logged."""
     version, values = read(queue)
-    changed = apply(queue, version, values)
-    if changed:
+    changed = apply(queue, version, values, quiet=quiet)
+    if changed and not quiet:
         log.info("queue %s: settings version %d applied: %s", queue.name, version, ", ".join(changed))
     return changed
 

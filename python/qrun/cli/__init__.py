@@ -76,10 +76,11 @@ def _register(*commands: Any) -> None:
 
 from .demo import demo  # noqa: E402
 from .events import events  # noqa: E402
+from .admin import ack, extend, health, pop, push, queue  # noqa: E402
 from .jobs import cancel, job  # noqa: E402
 from .dead import dead  # noqa: E402
 from .queues import stats  # noqa: E402
 from .run import run  # noqa: E402
 from .workers import workers  # noqa: E402
 
-_register(run, demo, stats, dead, workers, events, job, cancel)
+_register(run, demo, stats, dead, workers, events, job, cancel, queue, push, pop, ack, extend, health)
