@@ -52,6 +52,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(maintenance.recovery, "trim_dead", lambda queue: 0)
     monkeypatch.setattr(maintenance.recovery, "forget_idle_consumers", lambda queue: 0)
     monkeypatch.setattr(maintenance.recovery, "trim_cancel_marks", lambda queue: 0)
+    monkeypatch.setattr(maintenance.SettingsWatcher, "check", lambda self, now=None: False)
     return seen
 
 
