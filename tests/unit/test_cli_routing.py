@@ -143,7 +143,8 @@ def test_an_unknown_log_format_is_refused_wherever_it_is_written() -> None:
 def test_a_target_after_double_dash_is_not_taken_for_an_option(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[tuple[str, ...]] = []
     monkeypatch.setattr("qrun.cli.logs.configure", lambda *given: None)
-    fake_run = click.Command("run", params=[click.Argument(["targets"], nargs=-1)], callback=lambda targets: seen.append(targets))
+    fake_run = click.Command("run", params=[click.Argument(["targets"], nargs=-1)],
+                             callback=lambda targets: seen.append(targets))
     monkeypatch.setitem(main.commands, "run", fake_run)
     result = CliRunner().invoke(main, ["run", "--", "--log-format", "app:queue"])
     assert result.exit_code == 0, result.output
