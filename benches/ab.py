@@ -1,12 +1,16 @@
 """Two qrun installs, A B A B, end to end on one server: did a change cost throughput?
 
     python -m benches.ab OLD_PYTHON NEW_PYTHON [--workers 8] [--jobs 200000] [--rounds 7]
+                         [--old-options '...'] [--new-options '...']
 
 Each round fills the queue with JOBS no-op jobs, then times ``qrun --workers W --burst``
 run by each interpreter (its own qrun install) until it exits, alternating which goes
 first. Prints each side's median jobs/s, the CPU each side's supervisor and workers used
 per job, the server's CPU per job (Linux), and NEW/OLD per pair with its median: the figure
 to quote, since pairs share the machine's state.
+
+The same interpreter twice with different ``--new-options`` (qrun options, one shell-quoted
+string, given as ``--new-options='--log-format json'``) A/Bs a flag instead of a change.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shlex
 import statistics
 import subprocess
 import time
@@ -40,8 +45,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--jobs", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--old-options", default="", help="extra qrun options of the old side")
+    parser.add_argument("--new-options", default="", help="extra qrun options of the new side")
     options = parser.parse_args()
     sides = {"old": options.old, "new": options.new}
+    extra = {"old": shlex.split(options.old_options), "new": shlex.split(options.new_options)}
     rates: dict[str, list[float]] = {side: [] for side in sides}
     cpu: dict[str, list[float]] = {side: [] for side in sides}
     server_cpu: dict[str, list[float]] = {side: [] for side in sides}
@@ -58,8 +66,8 @@ def main() -> None:
                 before, server_before = resource.getrusage(resource.RUSAGE_CHILDREN), _server_cpu_s(server.process.pid)
                 started = time.perf_counter()
                 subprocess.run(
-                    [python, "-m", "qrun", "--log-level", "WARNING", "--workers", str(options.workers), "--burst",
-                     "benches.apps.noop_app:queue"],
+                    [python, "-m", "qrun", "--log-level", "WARNING", *extra[side], "--workers", str(options.workers),
+                     "--burst", "benches.apps.noop_app:queue"],
                     env=env, cwd=ROOT, check=True, timeout=600,
                 )
                 rates[side].append(options.jobs / (time.perf_counter() - started))

@@ -91,3 +91,61 @@ def test_the_suggestion_comes_from_the_commands_registered_now(monkeypatch: pyte
     result = CliRunner().invoke(main, ["purg", "emails"])
     assert result.exit_code == 2
     assert "No such command 'purg'. Did you mean 'purge'?" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "level", "log_format"),
+    [
+        (["--log-format", "json", "--workers", "2", "app:queue"], "INFO", "json"),
+        (["--workers", "2", "--log-format", "json", "app:queue"], "INFO", "json"),
+        (["--workers", "2", "app:queue", "--log-format=JSON"], "INFO", "json"),
+        (["run", "--log-format", "json", "app:queue"], "INFO", "json"),
+        (["--log-level", "DEBUG", "run", "-w", "2", "--log-format", "json", "app:queue"], "DEBUG", "json"),
+        (["-w", "2", "--log-level=warning", "app:queue"], "WARNING", "text"),
+        (["--log-format", "text", "run", "--log-format", "json", "app:queue"], "INFO", "json"),  # the last wins
+        (["app:queue"], "INFO", "text"),
+    ],
+)
+def test_the_logging_options_apply_wherever_they_are_written(
+    args: list[str], level: str, log_format: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configured: list[tuple[str, str]] = []
+    seen: list[tuple[str | None, tuple[str, ...]]] = []
+    monkeypatch.setattr("qrun.cli.logs.configure", lambda *given: configured.append(given))
+    monkeypatch.delenv("QRUN_LOG_FORMAT", raising=False)
+    fake_run = click.Command(
+        "run", params=[click.Option(["-w", "--workers"]), click.Argument(["targets"], nargs=-1)],
+        callback=lambda workers, targets: seen.append((workers, targets)),
+    )
+    monkeypatch.setitem(main.commands, "run", fake_run)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert configured == [(level, log_format)]
+    assert seen == [("2" if "2" in args else None, ("app:queue",))]
+
+
+def test_the_log_format_falls_back_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    configured: list[tuple[str, str]] = []
+    monkeypatch.setattr("qrun.cli.logs.configure", lambda *given: configured.append(given))
+    monkeypatch.setitem(main.commands, "run", click.Command("run", callback=lambda: None))
+    result = CliRunner().invoke(main, ["run"], env={"QRUN_LOG_FORMAT": "json"})
+    assert result.exit_code == 0, result.output
+    assert configured == [("INFO", "json")]
+
+
+def test_an_unknown_log_format_is_refused_wherever_it_is_written() -> None:
+    for args in (["--log-format", "xml", "app:queue"], ["-w", "2", "--log-format", "xml", "app:queue"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2
+        assert "Invalid value for '--log-format'" in result.output
+
+
+def test_a_target_after_double_dash_is_not_taken_for_an_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[str, ...]] = []
+    monkeypatch.setattr("qrun.cli.logs.configure", lambda *given: None)
+    fake_run = click.Command("run", params=[click.Argument(["targets"], nargs=-1)],
+                             callback=lambda targets: seen.append(targets))
+    monkeypatch.setitem(main.commands, "run", fake_run)
+    result = CliRunner().invoke(main, ["run", "--", "--log-format", "app:queue"])
+    assert result.exit_code == 0, result.output
+    assert seen == [("--log-format", "app:queue")]

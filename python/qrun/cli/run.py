@@ -42,6 +42,8 @@ def run(
 
     Signals: TERM/INT stop gracefully (a second one stops at once), QUIT stops at once,
     HUP reloads the app's code into new workers, TTIN/TTOU add/remove a worker.
+
+    qrun's --log-level and --log-format may be given here too (see qrun --help).
     """
     loader = AppLoader(targets)
     try:
