@@ -76,7 +76,7 @@ def test_a_failing_job_is_retried_with_backoff_then_dead_lettered_with_its_trace
     assert client.xlen(STREAM) == 0 and client.zcard(DELAYED) == 0
     assert queue.stats() | {"enqueued": 0} == {
         "ready": 0, "in_flight": 0, "delayed": 0, "dead": 1,
-        "enqueued": 0, "succeeded": 0, "retried": 2, "redelivered": 0, "dead_lettered": 1, "cancelled": 0,
+        "enqueued": 0, "succeeded": 0, "retried": 2, "redelivered": 0, "dead_lettered": 1, "cancelled": 0, "requeued": 0,
     }
 
 
