@@ -95,7 +95,8 @@ def test_events_for_a_job_show_progress(life: qrun.Queue, runs: Supervisors, sub
         cwd=ROOT, env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        time.sleep(1.0)  # subscribed
+        channel = f"{life.prefix}:events:job:{job_id}"
+        wait_until(lambda: life.redis.pubsub_numsub(channel)[0][1] >= 1, 20, "qrun events to subscribe")
         life.ensure_group()
         life.redis.xadd(life.keys.stream, {"id": job_id, "task": lt.reports.name, "args": "[2, 0.3]", "kwargs": "{}",
                                            "attempt": "1", "enqueued_at": "0"})

@@ -19,34 +19,10 @@ import click
 from .. import admin, queue_settings
 from ..errors import ConfigurationError, PayloadError
 from ..health import check as health_check
-from ..queue import Queue
 from .options import DURATION, OneLineError, url_option
-from .queues import _open, prefix_option
+from .queues import _open, confirm, open_existing, prefix_option
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-
-
-def open_existing(name: str, url: str | None, prefix: str) -> Queue:
-    """The named queue if the server has any key of it, else a one-line error naming the
-    queues that exist (an admin verb never creates a queue by mistake)."""
-    queue = _open(name, url, prefix)
-    if not admin.exists(queue):
-        existing = admin.existing_queues(queue)
-        queue.close()
-        here = f"queues here: {', '.join(existing)}" if existing else "there are no queues here"
-        raise OneLineError(f"no queue {name!r} under prefix {prefix!r}: {here}")
-    queue_settings.refresh(queue, quiet=True)  # act with the settings operators stored
-    return queue
-
-
-def confirm(queue: Queue, question: str, yes: bool) -> None:
-    """Ask on a terminal; refuse in one line off one (a script must say --yes)."""
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        queue.close()
-        raise OneLineError(f"refusing to {question} without --yes (no terminal to ask on)")
-    click.confirm(f"{question[0].upper()}{question[1:]}?", abort=True, err=True)
 
 
 def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:

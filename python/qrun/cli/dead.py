@@ -19,10 +19,9 @@ import click
 from .. import deadletters
 from ..app_loader import load_queues
 from ..errors import ConfigurationError, DeadLetterNotFound
-from ..lifecycle.status import queue_names
 from ..queue import Queue
 from .options import DURATION, OneLineError, url_option
-from .queues import _open, prefix_option
+from .queues import confirm, open_existing, prefix_option
 
 
 class _DeadGroup(click.Group):
@@ -38,19 +37,6 @@ class _DeadGroup(click.Group):
 @click.group(cls=_DeadGroup)
 def dead() -> None:
     """Dead letters: list, show, requeue and delete them (QUEUE alone: deprecated, means list)."""
-
-
-def _open_existing(name: str, url: str | None, prefix: str) -> Queue:
-    """The named queue if the server has any key of it, else a one-line error naming the queues
-    that exist (an admin verb never creates a queue by mistake)."""
-    queue = _open(name, url, prefix)
-    keys = queue.keys
-    if not queue.redis.exists(keys.stream, keys.dead, keys.delayed, keys.stats):
-        existing = queue_names(queue.redis, prefix)
-        queue.close()
-        here = f"queues here: {', '.join(existing)}" if existing else "there are no queues here"
-        raise OneLineError(f"no queue {name!r} under prefix {prefix!r} on {queue.url}: {here}")
-    return queue
 
 
 def _when(at_ms: str) -> str:
@@ -76,7 +62,7 @@ def _error(letter: dict[str, str]) -> str:
 def list_(name: str, task: str | None, since_s: float | None, limit: int, show_traceback: bool, as_json: bool,
           url: str | None, prefix: str) -> None:
     """The newest dead letters of QUEUE: when, which entry and job, why."""
-    queue = _open_existing(name, url, prefix)
+    queue = open_existing(name, url, prefix)
     letters = deadletters.list_dead(queue, task=task, since_s=since_s, limit=limit)
     queue.close()
     if as_json:
@@ -108,7 +94,7 @@ _SHOWN = [("id", "job"), ("task", "task"), ("attempt", "attempt"), ("args", "arg
 @prefix_option
 def show(name: str, ident: str, as_json: bool, url: str | None, prefix: str) -> None:
     """One dead letter of QUEUE with its traceback; ID is its dead entry id or its job id."""
-    queue = _open_existing(name, url, prefix)
+    queue = open_existing(name, url, prefix)
     try:
         letter = deadletters.show(queue, ident)
     except DeadLetterNotFound as error:
@@ -143,15 +129,9 @@ def _selection(ids: tuple[str, ...], every: bool, task: str | None) -> str:
 
 
 def _confirm(queue: Queue, what: str, verb: str, yes: bool) -> None:
-    """Ask on a terminal; refuse in one line off one (a script must say --yes)."""
-    if yes:
-        return
-    if what == "every dead letter":
+    if not yes and what == "every dead letter":
         what = f"every dead letter ({queue.redis.xlen(queue.keys.dead)})"
-    if not sys.stdin.isatty():
-        queue.close()
-        raise OneLineError(f"refusing to {verb} {what} of {queue.name} without --yes (no terminal to ask on)")
-    click.confirm(f"{verb.capitalize()} {what} of {queue.name}?", abort=True, err=True)
+    confirm(queue, f"{verb} {what} of {queue.name}", yes)
 
 
 @contextmanager
@@ -222,7 +202,7 @@ def requeue(name: str, ids: tuple[str, ...], every: bool, task: str | None, keep
     """Move dead letters of QUEUE back onto its stream, atomically; ID is a dead entry id or a
     job id. Attempts start again at 1 unless --keep-attempts."""
     what = _selection(ids, every, task)
-    queue = _with_app_tasks(_open_existing(name, url, prefix), app)
+    queue = _with_app_tasks(open_existing(name, url, prefix), app)
     if every:
         _confirm(queue, what, "requeue", yes)
     _run_bulk(queue, ids, "requeued", deadletters.requeue, task=task, everything=every, keep_attempts=keep_attempts)
@@ -241,6 +221,6 @@ def delete(name: str, ids: tuple[str, ...], every: bool, task: str | None, yes: 
     """Delete dead letters of QUEUE for good; ID is a dead entry id or a job id. Asks first
     unless --yes."""
     what = _selection(ids, every, task)
-    queue = _open_existing(name, url, prefix)
+    queue = open_existing(name, url, prefix)
     _confirm(queue, what, "delete", yes)
     _run_bulk(queue, ids, "deleted", deadletters.delete, task=task, everything=every)

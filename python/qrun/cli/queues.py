@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
-from .. import settings
-from ..connection import resolve_url
+from .. import admin, queue_settings, settings
+from ..connection import redact, resolve_url
 from ..errors import ConfigurationError
 from ..queue import Queue
-from .options import url_option
+from .options import OneLineError, url_option
 
 prefix_option = click.option("--prefix", default=settings.DEFAULT_PREFIX, show_default=True, help="Key prefix.")
 
@@ -19,6 +21,30 @@ def _open(name: str, url: str | None, prefix: str) -> Queue:
         return Queue(name, resolve_url(url), prefix=prefix)  # resolved now: a bad $QRUN_URL is a usage error
     except ConfigurationError as error:
         raise click.UsageError(str(error)) from None
+
+
+def open_existing(name: str, url: str | None, prefix: str) -> Queue:
+    """The named queue if the server has any key of it (with the settings operators stored
+    applied), else a one-line error naming the queues that exist: an admin verb never creates
+    a queue by mistake."""
+    queue = _open(name, url, prefix)
+    if not admin.exists(queue):
+        existing = admin.existing_queues(queue)
+        queue.close()
+        here = f"queues here: {', '.join(existing)}" if existing else "there are no queues here"
+        raise OneLineError(f"no queue {name!r} under prefix {prefix!r} on {redact(queue.url)}: {here}")
+    queue_settings.refresh(queue, quiet=True)
+    return queue
+
+
+def confirm(queue: Queue, question: str, yes: bool) -> None:
+    """Ask ``question`` on a terminal; refuse in one line off one (a script must say --yes)."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        queue.close()
+        raise OneLineError(f"refusing to {question} without --yes (no terminal to ask on)")
+    click.confirm(f"{question[0].upper()}{question[1:]}?", abort=True, err=True)
 
 
 @click.command()
