@@ -161,3 +161,15 @@ def test_health_says_what_is_wrong_and_exits_by_it(url: str, runs: Supervisors, 
     assert everything["ok"] and {check["name"] for check in everything["checks"]} >= {"server", "admin: workers"}
     unreachable = cli({**subprocess_env, "QRUN_URL": "redis://127.0.0.1:1/0"}, "health")
     assert unreachable.returncode == 1 and "server: no answer" in unreachable.stderr
+
+
+def test_stats_and_workers_print_json_too(url: str, runs: Supervisors, subprocess_env: dict[str, str]) -> None:
+    admin_tasks.queue.enqueue(admin_tasks.note, 1)
+    stats = json.loads(cli(subprocess_env, "stats", "admin", "--json").stdout)
+    assert stats["admin"]["ready"] == 1 and stats["admin"]["enqueued"] == 1
+    assert json.loads(cli(subprocess_env, "workers", "--json").stdout) == []
+    supervisor = runs.start("--workers", "2")
+    runs.wait_for_count(supervisor, 2)
+    wait_until(lambda: len(json.loads(cli(subprocess_env, "workers", "--json").stdout)) == 1, 20, "presence", runs.log)
+    [record] = json.loads(cli(subprocess_env, "workers", "--json").stdout)
+    assert record["pid"] == supervisor.pid and record["queues"] == ["admin"]

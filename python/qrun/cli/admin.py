@@ -20,9 +20,8 @@ from .. import admin, queue_settings
 from ..errors import ConfigurationError, PayloadError
 from ..health import check as health_check
 from .options import DURATION, OneLineError, url_option
-from .queues import _open, confirm, open_existing, prefix_option
+from .queues import _open, confirm, json_option, open_existing, prefix_option
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 
 
 def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -47,11 +48,15 @@ def confirm(queue: Queue, question: str, yes: bool) -> None:
     click.confirm(f"{question[0].upper()}{question[1:]}?", abort=True, err=True)
 
 
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+
+
 @click.command()
 @click.argument("names", nargs=-1, required=True, metavar="QUEUE...")
+@json_option
 @url_option
 @prefix_option
-def stats(names: tuple[str, ...], url: str | None, prefix: str) -> None:
+def stats(names: tuple[str, ...], as_json: bool, url: str | None, prefix: str) -> None:
     """Print job counts for each queue: ready, in flight, delayed, dead and lifetime totals."""
     queues = [_open(name, url, prefix) for name in names]
     columns = ["ready", "in_flight", "delayed", "dead", "enqueued", "succeeded", "retried", "redelivered", "dead_lettered", "cancelled", "requeued"]
@@ -59,6 +64,9 @@ def stats(names: tuple[str, ...], url: str | None, prefix: str) -> None:
     for queue in queues:  # every count first, so a server that fails leaves no half table
         counted.append((queue.name, queue.stats()))
         queue.close()
+    if as_json:
+        click.echo(json.dumps({name: counts for name, counts in counted}))
+        return
     click.echo("queue".ljust(20) + "".join(column.rjust(14) for column in columns))
     for name, counts in counted:
         click.echo(name.ljust(20) + "".join(str(counts[column]).rjust(14) for column in columns))

@@ -6,6 +6,7 @@ one key per supervisor, so it is an operator command, not something to poll per 
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -15,15 +16,16 @@ from ..connection import make_client, redact, resolve_url
 from ..errors import ConfigurationError
 from ..presence import alive
 from .options import url_option
-from .queues import prefix_option
+from .queues import json_option, prefix_option
 
 _COLUMNS = ("host", "supervisor", "worker", "queues", "up", "jobs", "current")
 
 
 @click.command()
+@json_option
 @url_option
 @prefix_option
-def workers(url: str | None, prefix: str) -> None:
+def workers(as_json: bool, url: str | None, prefix: str) -> None:
     """List the live supervisors and their workers: uptime, jobs done, the job each one runs."""
     try:
         resolved = resolve_url(url)
@@ -36,6 +38,9 @@ def workers(url: str | None, prefix: str) -> None:
         raise click.UsageError(str(error)) from None
     finally:
         client.close()
+    if as_json:
+        click.echo(json.dumps(records))
+        return
     if not records:
         click.echo(f"no qrun supervisors are alive on {redact(resolved)} (prefix {prefix!r})")
         return
