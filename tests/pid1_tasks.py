@@ -14,6 +14,10 @@ from pathlib import Path
 
 import qrun
 
+if os.environ.get("QRUN_TEST_IMPORT_DELAY_S"):  # an app that is slow to import (Django's setup, say)
+    (Path(os.environ.get("QRUN_TEST_OUT", "/tmp")) / "importing.txt").write_text(f"{os.getpid()}\n")
+    time.sleep(float(os.environ["QRUN_TEST_IMPORT_DELAY_S"]))
+
 queue = qrun.Queue("pid1", retries=0)
 
 

@@ -201,3 +201,20 @@ def test_pid1_drains_on_sigterm_within_the_grace_period(namespace: Namespace, ur
     stats = pid1_tasks.queue.stats()
     assert (stats["succeeded"], stats["in_flight"], stats["ready"]) == (2, 0, 2), stats
 
+
+def test_pid1_stops_on_sigterm_while_the_app_still_imports(namespace: Namespace, url: str, tmp_path: Path) -> None:
+    """PID 1 ignores a signal it has no handler for: a TERM before the supervisor installs its
+    handlers must still stop qrun, not leave it to the orchestrator's SIGKILL."""
+    namespace.env = {**namespace.env, "QRUN_TEST_IMPORT_DELAY_S": "30"}
+    namespace.start("--workers", "1")
+    init = namespace.init()
+    wait_until((tmp_path / "importing.txt").exists, 20, "qrun to import the app", namespace.log)
+    assert lines(tmp_path / "importing.txt") == ["1"]  # the app imports in PID 1
+    sent = time.monotonic()
+    init.send_signal(signal.SIGTERM)
+    assert namespace.process is not None
+    status = namespace.process.wait(timeout=10)  # the import would sleep 30 s more
+    took_s = time.monotonic() - sent
+    print(f"SIGTERM to PID 1 while importing: exit status {status} after {took_s:.2f}s")
+    assert status == 128 + signal.SIGTERM, namespace.log()
+    assert "worker(s) on" not in namespace.log()  # it never started serving
