@@ -261,7 +261,12 @@ class Supervisor:
             _tell(record.pid, CANCEL_SIGNAL)
 
     def reap_workers(self) -> None:
-        """Collect exited children, say in plain words why each one ended."""
+        """Collect exited children, say in plain words why each one ended.
+
+        Waits for *any* child (-1), not only the workers it knows: as PID 1 of a container
+        (no init) the supervisor inherits every orphan there, e.g. what a job started in the
+        background, and must wait() for those too or they stay zombies until the container
+        stops (tests/integration/test_pid1.py). Those pids are not workers: skipped."""
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)

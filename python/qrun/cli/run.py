@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+from types import FrameType
 
 import click
 
@@ -45,6 +48,13 @@ def run(
 
     qrun's --log-level and --log-format may be given here too (see qrun --help).
     """
+    if os.getpid() == 1:
+        # PID 1 (a container with no init): the kernel drops any signal PID 1 has no handler
+        # for, so a TERM (`docker stop`, a pod deleted) while the app is still importing would
+        # be lost, and the orchestrator would wait out its whole grace period before SIGKILL.
+        # Until the supervisor installs its own handlers (graceful stop), a TERM ends qrun as
+        # it ends any other process: no worker exists yet, so there is nothing to drain.
+        signal.signal(signal.SIGTERM, _exit_on_term)
     loader = AppLoader(targets)
     try:
         queues = loader.load()
@@ -63,3 +73,8 @@ def run(
         raise click.UsageError(str(error)) from None
     remember_servers(queue.url for queue in queues)  # named if they cannot be reached
     sys.exit(supervisor.run())
+
+
+def _exit_on_term(signum: int, _frame: FrameType | None) -> None:
+    """Stop a qrun that is still starting, with the status a shell gives a TERMed process."""
+    raise SystemExit(128 + signum)
