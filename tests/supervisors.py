@@ -12,11 +12,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
 import psutil
+import qrun
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -128,3 +130,22 @@ class Supervisors:
                 pass
         for log in self._logs:
             log.close()
+
+
+@contextmanager
+def supervisors_of(queue: qrun.Queue, env: dict[str, str], out: Path, target: str) -> Iterator[Supervisors]:
+    """Supervisors of one test serving ``target``; the test-side queue's connection is closed
+    before and after (a fixture body: ``with supervisors_of(...) as runs: yield runs``)."""
+    queue.close()
+    started = Supervisors(env, out, target)
+    try:
+        yield started
+    finally:
+        started.stop_all()
+        queue.close()
+
+
+def run_cli(env: dict[str, str], *args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+    """``qrun ARGS`` as a user types it (no terminal on stdin), its output captured as text."""
+    return subprocess.run([sys.executable, "-m", "qrun", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout_s, stdin=subprocess.DEVNULL)

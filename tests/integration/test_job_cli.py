@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 import qrun
 
 from tests import lifecycle_tasks as lt
-from tests.supervisors import ROOT, Supervisors, lines, wait_until
+from tests.supervisors import run_cli, supervisors_of, ROOT, Supervisors, lines, wait_until
 
 
 @pytest.fixture
@@ -24,17 +23,11 @@ def life(url: str) -> Iterator[qrun.Queue]:
 
 @pytest.fixture
 def runs(subprocess_env: dict[str, str], tmp_path: Path) -> Iterator[Supervisors]:
-    lt.queue.close()
-    started = Supervisors(subprocess_env, tmp_path, "tests.lifecycle_tasks:queue")
-    yield started
-    started.stop_all()
-    lt.queue.close()
+    with supervisors_of(lt.queue, subprocess_env, tmp_path, "tests.lifecycle_tasks:queue") as started:
+        yield started
 
 
-def qrun_cli(env: dict[str, str], *args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "qrun", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout_s
-    )
+qrun_cli = run_cli
 
 
 def test_job_shows_a_queued_job_found_without_naming_its_queue(life: qrun.Queue, subprocess_env: dict[str, str]) -> None:

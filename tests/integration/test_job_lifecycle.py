@@ -18,7 +18,7 @@ import redis
 from qrun.batch import CANCEL_SIGNAL
 from qrun.worker import Worker
 from tests import lifecycle_tasks as lt
-from tests.supervisors import Supervisors, lines, wait_until
+from tests.supervisors import supervisors_of, Supervisors, lines, wait_until
 
 TARGET = "tests.lifecycle_tasks:queue"
 
@@ -31,11 +31,8 @@ def life(url: str) -> Iterator[qrun.Queue]:
 
 @pytest.fixture
 def runs(subprocess_env: dict[str, str], tmp_path: Path) -> Iterator[Supervisors]:
-    lt.queue.close()
-    started = Supervisors(subprocess_env, tmp_path, TARGET)
-    yield started
-    started.stop_all()
-    lt.queue.close()
+    with supervisors_of(lt.queue, subprocess_env, tmp_path, TARGET) as started:
+        yield started
 
 
 def start_workers(runs: Supervisors, count: int = 1) -> None:

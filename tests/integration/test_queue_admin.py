@@ -5,8 +5,6 @@ health; with and without --json; bad input as one line and a non-zero exit."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,21 +15,16 @@ import redis
 
 from qrun import settings
 from tests import admin_tasks
-from tests.supervisors import ROOT, Supervisors, lines, wait_until
+from tests.supervisors import Supervisors, lines, run_cli, supervisors_of, wait_until
 
 
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "qrun", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+cli = run_cli
 
 
 @pytest.fixture
 def runs(subprocess_env: dict[str, str], tmp_path: Path) -> Iterator[Supervisors]:
-    admin_tasks.queue.close()
-    started = Supervisors(subprocess_env, tmp_path, "tests.admin_tasks:queue")
-    yield started
-    started.stop_all()
-    admin_tasks.queue.close()
+    with supervisors_of(admin_tasks.queue, subprocess_env, tmp_path, "tests.admin_tasks:queue") as started:
+        yield started
 
 
 def test_create_info_list_update_purge_delete(url: str, subprocess_env: dict[str, str], client: redis.Redis) -> None:
