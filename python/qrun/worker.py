@@ -15,7 +15,7 @@ import socket
 import time
 from collections.abc import Sequence
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 from redis.exceptions import ConnectionError, RedisError, TimeoutError
@@ -34,6 +34,9 @@ from .settle import dead_letter, dead_letter_malformed, fail_attempt, settle_can
 from .slots import SlotWriter
 from .time_limit import soft_time_limit
 from .wire import Wire
+
+if TYPE_CHECKING:
+    from .metrics.counts import CountWriter
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,7 @@ class Worker:
         max_jobs: int | None = None,
         max_memory_mb: int | None = None,
         slot: SlotWriter | None = None,
+        counts: CountWriter | None = None,
     ) -> None:
         if not queues:
             raise ConfigurationError("a worker needs at least one queue")
@@ -72,6 +76,8 @@ class Worker:
         self.max_jobs = None if max_jobs is None else count_setting("--max-jobs-per-worker", max_jobs, 1)
         self.max_memory_mb = None if max_memory_mb is None else count_setting("--max-memory-per-worker", max_memory_mb, 1)
         self.slot = slot
+        #: this worker's region of the supervisor's metrics table (None: metrics are off)
+        self.counts = counts
         self.jobs_done = 0
         self._by_stream = {queue.keys.stream.encode(): queue for queue in self.queues}
         self._queue_index = {queue.keys.stream.encode(): index for index, queue in enumerate(self.queues)}
@@ -131,7 +137,7 @@ class Worker:
 
     def _make_hooks(self, consumer: str) -> dict[bytes, tuple[JobHooks, ...]]:
         return {
-            stream: hooks_for(self._by_stream[stream], events, self._outbox, consumer)
+            stream: hooks_for(self._by_stream[stream], events, self._outbox, consumer, self.counts)
             for stream, events in self._events.items()
         }
 
