@@ -42,6 +42,11 @@ Entry = tuple[Any, ...]
 class JobHooks:
     """Every moment of a job's life a feature may act on; each a no-op by default."""
 
+    #: False: the hook acts only on failures (``failed``, ``retrying``, ``dead``,
+    #: ``cancelled``), so the worker does not call it when each job starts and succeeds (the
+    #: metrics hook: it counts those per batch, qrun.metrics.counts.BatchCounter).
+    every_job = True
+
     def started(self, queue_name: str, entry: Entry) -> None:
         """The job is about to run (its slot and the supervisor know it)."""
 
