@@ -30,6 +30,7 @@ from .events import EventBatch, error_text
 if TYPE_CHECKING:
     import redis
 
+    from .metrics.counts import CountWriter
     from .queue import Queue
     from .scripts import Script
 
@@ -40,6 +41,11 @@ Entry = tuple[Any, ...]
 
 class JobHooks:
     """Every moment of a job's life a feature may act on; each a no-op by default."""
+
+    #: False: the hook acts only on failures (``failed``, ``retrying``, ``dead``,
+    #: ``cancelled``), so the worker does not call it when each job starts and succeeds (the
+    #: metrics hook: it counts those per batch, qrun.metrics.counts.BatchCounter).
+    every_job = True
 
     def started(self, queue_name: str, entry: Entry) -> None:
         """The job is about to run (its slot and the supervisor know it)."""
@@ -149,13 +155,21 @@ def call(hooks: Hooks, moment: str, *args: Any) -> None:
             log.exception("hook %s.%s failed; the job goes on", type(hook).__name__, moment)
 
 
-def hooks_for(queue: Queue, events: EventBatch | None, outbox: Outbox, worker: str = "") -> tuple[JobHooks, ...]:
+def hooks_for(
+    queue: Queue, events: EventBatch | None, outbox: Outbox, worker: str = "", counts: CountWriter | None = None
+) -> tuple[JobHooks, ...]:
     """The hooks a queue's jobs run with: one per feature that is on (none: an empty tuple).
 
+    - metrics, when the supervisor serves them (``--metrics-port``): ``counts`` is this
+      process's region of the shared count table (:mod:`qrun.metrics.counts`);
     - lifecycle events, when the queue publishes them (``events=True``);
     - job tracking (records and results), when the queue or one of its tasks keeps results.
     """
     hooks: list[JobHooks] = []
+    if counts is not None:
+        counting = counts.hook(queue)
+        if counting is not None:
+            hooks.append(counting)
     if events is not None:
         hooks.append(PublishEvents(events))
     if queue.keeps_results:

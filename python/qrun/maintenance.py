@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError, ResponseError
 
@@ -27,6 +29,9 @@ from .lifecycle import records as lifecycle_records
 from .queue import Queue
 from .queue_settings import SettingsWatcher
 from .settle import settle_cancelled_entry
+
+if TYPE_CHECKING:
+    from .metrics.counts import CountWriter
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +83,11 @@ class Maintenance:
         self._run_id: str | None = None  # the server's run id when last seen
         #: settings operators store in the server (qrun queue update), applied within seconds
         self.stored_settings = SettingsWatcher(self.queues, settings.SETTINGS_CHECK_INTERVAL_S)
+        #: jobs the claimer took back, by (queue name, "redelivered" | "dead_lettered"), for metrics
+        self.reclaimed: Counter[tuple[str, str]] = Counter()
+        #: the supervisor's own region of the metrics table (None: metrics are off): jobs this
+        #: thread settles (killed for a time limit, dead-lettered or cancelled by the claimer)
+        self.counts: CountWriter | None = None
 
     # -- what the supervisor asks for ------------------------------------------------------
 
@@ -242,8 +252,8 @@ class Maintenance:
                 with self._requests_lock:
                     self._dead_workers.pop(consumer, None)
 
-    @staticmethod
-    def _log_reclaimed(queue: Queue, done: recovery.Reclaimed, why: str) -> None:
+    def _log_reclaimed(self, queue: Queue, done: recovery.Reclaimed, why: str) -> None:
+        self._count_reclaimed(queue, done)
         if done.redelivered:
             log.warning("queue %s: redelivered %d job(s) %s", queue.name, done.redelivered, why)
         for job_id, task, _attempt, reason in done.dead_jobs:
@@ -259,12 +269,23 @@ class Maintenance:
         if done.cancelled_jobs:
             cancel_events = EventBatch(queue.prefix) if queue.events else None
             outbox = Outbox()
-            hooks = hooks_for(queue, cancel_events, outbox)
+            hooks = hooks_for(queue, cancel_events, outbox, counts=self.counts)
             settled = sum(settle_cancelled_entry(queue, entry_id, hooks) for entry_id, *_ in done.cancelled_jobs)
             outbox.send(queue.redis)
             if cancel_events is not None:
                 cancel_events.publish(queue.redis)
             log.warning("queue %s: %d cancelled job(s) %s settled as cancelled, never to run", queue.name, settled, why)
+
+    def _count_reclaimed(self, queue: Queue, done: recovery.Reclaimed) -> None:
+        if done.redelivered:
+            self.reclaimed[(queue.name, "redelivered")] += done.redelivered
+        if done.dead_lettered:
+            self.reclaimed[(queue.name, "dead_lettered")] += done.dead_lettered
+        if self.counts is not None:
+            from .metrics.counts import DEAD
+
+            for _job_id, task, _attempt, _reason in done.dead_jobs:
+                self.counts.add(queue, task, DEAD)
 
     def extend_live_workers(self) -> None:
         """Keep every entry live workers hold hidden from the claimer: the job each one runs,

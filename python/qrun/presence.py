@@ -19,6 +19,9 @@ The record::
     {"host": "web-1", "pid": 4242, "queues": ["emails"], "started_at_ms": …, "heartbeat_at_ms": …,
      "workers": [{"pid": 4250, "started_at_ms": …, "jobs_done": 1523, "job_id": "6f1c…",
                   "task": "app.send_email", "queue": "emails", "job_started_at_ms": …}]}
+
+A supervisor serving Prometheus metrics (``--metrics-port``) adds ``"metrics": {"address":
+"0.0.0.0", "port": 9191}`` (the address it listens on), which ``qrun top`` scrapes.
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ class Presence:
         queues: list[str],
         started_at_ms: int,
         interval_s: float = settings.PRESENCE_INTERVAL_S,
+        metrics: tuple[str, int] | None = None,
     ) -> None:
         self.client = client
         self.prefix = validate_name("prefix", prefix)
@@ -93,12 +97,13 @@ class Presence:
         self.started_at_ms = started_at_ms
         self.interval_s = seconds_setting("presence interval", interval_s, minimum=0.001)
         self.ttl_ms = max(1, round(TTL_HEARTBEATS * self.interval_s * 1000))
+        self.metrics = metrics
         self.key = record_key(self.prefix, host, pid)
         self.index = index_key(self.prefix)
 
     def record(self, workers: list[WorkerInfo], now_ms: int | None = None) -> dict[str, Any]:
         """The record a beat at ``now_ms`` writes."""
-        return {
+        record = {
             "host": self.host,
             "pid": self.pid,
             "queues": self.queues,
@@ -106,6 +111,9 @@ class Presence:
             "heartbeat_at_ms": _now_ms() if now_ms is None else now_ms,
             "workers": [asdict(worker) for worker in workers],
         }
+        if self.metrics is not None:
+            record["metrics"] = {"address": self.metrics[0], "port": self.metrics[1]}
+        return record
 
     def beat(self, workers: list[WorkerInfo]) -> None:
         """Write the record with a fresh TTL, index it, and trim expired index members: one round trip.

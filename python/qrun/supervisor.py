@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from collections import Counter
 import os
 import queue as stdlib_queue
 import signal
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from . import settings
 from .checks import count_setting, seconds_setting
@@ -33,11 +35,16 @@ from . import queue_settings
 from .hooks import Outbox, hooks_for
 from .batch import CANCEL_SIGNAL, LongJobWatcher
 from .maintenance import LiveWorker, Maintenance
+from .metrics import require as require_extra
 from .presence import Presence, WorkerInfo
 from .queue import Queue
 from .settle import dead_letter, fail_attempt, read_entry
 from .slots import SlotTable, SlotView
 from .worker import Worker, consumer_name, run_in_child
+
+if TYPE_CHECKING:
+    from .metrics.counts import CountTable, CountWriter
+    from .metrics.exporter import Exporter
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +80,7 @@ class WorkerProcess:
     retiring: bool = False  #: told to stop (reload, fewer workers); not replaced
     told_to_stop_at: float = 0.0
     killed_for: str = ""  #: why the supervisor killed it, if it did
+    kill_code: str = ""  #: the same as a restart reason: time_limit, hung, cancel_grace, grace_period
     timed_out: tuple[Queue, str, float] | None = None  #: (queue, entry id, limit) of a hard-limit kill
 
 
@@ -82,6 +90,10 @@ class Supervisor:
 
     ``reload`` (for SIGHUP) re-imports the app and returns its queues; without it, HUP only
     replaces the workers.
+
+    ``metrics_port`` serves Prometheus metrics on ``metrics_host:metrics_port`` (0: a free
+    port, see ``exporter.port``); the port is bound here, so a port in use fails before
+    anything starts (:class:`qrun.metrics.MetricsError`).
     """
 
     def __init__(
@@ -96,6 +108,8 @@ class Supervisor:
         max_memory_per_worker_mb: int | None = None,
         hung_worker_s: float = settings.HUNG_WORKER_S,
         reload: Callable[[], list[Queue]] | None = None,
+        metrics_port: int | None = None,
+        metrics_host: str = "0.0.0.0",
     ) -> None:
         count_setting("--workers", workers, 1)
         if workers > MAX_WORKERS:
@@ -111,11 +125,21 @@ class Supervisor:
         self.max_jobs_per_worker = max_jobs_per_worker
         self.max_memory_per_worker_mb = max_memory_per_worker_mb
         self._reload = reload
+        #: workers replaced, by reason (restart_reason): for metrics, counted whether or not they are on
+        self.restarts: Counter[str] = Counter()
+        #: the shared table workers count jobs into, and what serves it (None: metrics are off)
+        self.counts: CountTable | None = None
+        self.exporter: Exporter | None = None
+        self._own_counts: CountWriter | None = None
+        if metrics_port is not None:
+            require_extra("prometheus_client", "metrics", "--metrics-port")
         self._new_worker(self.queues)  # validates the queues and limits before any fork
         self.slots = SlotTable(MAX_WORKERS)
         self.maintenance = Maintenance(
             self.queues, live_workers=self.live_workers, beat=self.beat_presence, cancels=self.on_cancel_marks
         )
+        if metrics_port is not None:
+            self._serve_metrics(metrics_port, metrics_host)
         self.long_jobs = LongJobWatcher(self.running_jobs)
         self._presence: list[Presence] = []
         self.exit_status = 0
@@ -142,6 +166,23 @@ class Supervisor:
         #: (worker pid, entry id) -> when that worker was first and last told the entry was cancelled
         self._told_of_cancel: dict[tuple[int, str], tuple[float, float]] = {}
 
+    def _serve_metrics(self, port: int, host: str) -> None:
+        """Lay the count table out from the queues and tasks known now (before any fork) and
+        bind the metrics port."""
+        from .metrics.counts import CountTable, Layout
+        from .metrics.exporter import Exporter
+
+        self.counts = CountTable(Layout.of(self.queues), MAX_WORKERS)
+        self._own_counts = self.maintenance.counts = self.counts.own_writer()
+        self.exporter = Exporter(
+            self.counts, queues=lambda: self.queues, workers=self.worker_numbers, restarts=self.restarts,
+            reclaimed=self.maintenance.reclaimed, port=port, host=host,
+        )
+
+    def worker_numbers(self) -> tuple[int, int]:
+        """(workers alive and booted, workers wanted), for metrics."""
+        return len(self.live_workers()), self.worker_count
+
     # -- the main loop -------------------------------------------------------------------
 
     def run(self) -> int:
@@ -150,6 +191,8 @@ class Supervisor:
             queue.ensure_group()
             queue_settings.refresh(queue)  # before the fork: workers start with what operators stored
         self._install_signal_handlers()
+        if self.exporter is not None:
+            self.exporter.start()
         gc.freeze()  # keep the imported app's objects out of the children's copy-on-write pages
         log.info(
             "qrun supervisor %d: %d worker(s) on %s%s",
@@ -158,7 +201,8 @@ class Supervisor:
         )
         self._presence = [
             Presence(self.queues[0].redis, prefix, socket.gethostname(), os.getpid(),
-                     [q.name for q in self.queues], time.time_ns() // 1_000_000)
+                     [q.name for q in self.queues], time.time_ns() // 1_000_000,
+                     metrics=None if self.exporter is None else (self.exporter.host, self.exporter.port))
             for prefix in sorted({queue.prefix for queue in self.queues})
         ]
         self.keep_worker_count()
@@ -178,6 +222,8 @@ class Supervisor:
             self.maintenance.final_pass(self._killed_while_stopping)
             for presence in self._presence:
                 presence.leave()
+            if self.exporter is not None:
+                self.exporter.stop()
         return self.exit_status
 
     def wait_for_signals(self, timeout_s: float) -> None:
@@ -202,16 +248,16 @@ class Supervisor:
                 continue
             view = self.slots.read(record.slot)
             if record.retiring and now - record.told_to_stop_at > self.grace_period_s:
-                self._kill(record, "it did not stop within the grace period")
+                self._kill(record, "it did not stop within the grace period", "grace_period")
             elif view.pid != record.pid:
                 continue  # still booting
             elif view.busy and view.job_deadline and now > view.job_deadline:
                 limit_s = view.job_deadline - view.job_started
                 queue = record.queues[view.queue_index]
                 record.timed_out = (queue, view.entry_id, limit_s)
-                self._kill(record, f"job {view.job_id} ({view.task}) ran past its time limit of {limit_s:g}s")
+                self._kill(record, f"job {view.job_id} ({view.task}) ran past its time limit of {limit_s:g}s", "time_limit")
             elif not view.busy and view.last_poll and now - view.last_poll > self.hung_worker_s:
-                self._kill(record, f"it has not polled the server for {now - view.last_poll:.0f}s (hung?)")
+                self._kill(record, f"it has not polled the server for {now - view.last_poll:.0f}s (hung?)", "hung")
             elif self._cancel_marks:
                 self._stop_cancelled_job(record, now)
 
@@ -255,7 +301,8 @@ class Supervisor:
         key = (record.pid, entry)
         first, last = self._told_of_cancel.get(key, (now, 0.0))
         if now - first > self.cancel_grace_s:
-            self._kill(record, f"its job (entry {entry}) was cancelled and still ran {self.cancel_grace_s:g}s later")
+            self._kill(record, f"its job (entry {entry}) was cancelled and still ran {self.cancel_grace_s:g}s later",
+                       "cancel_grace")
         elif now - last >= _RETELL_CANCEL_S:
             self._told_of_cancel[key] = (first, now)
             _tell(record.pid, CANCEL_SIGNAL)
@@ -349,10 +396,13 @@ class Supervisor:
             max_jobs=self.max_jobs_per_worker,
             max_memory_mb=self.max_memory_per_worker_mb,
             slot=None if slot is None else self.slots.writer(slot),
+            counts=None if slot is None or self.counts is None else self.counts.writer(slot),
         )
 
     def _spawn_worker(self) -> None:
         slot = self.slots.take()
+        if self.counts is not None:
+            self.counts.take(slot)
         queues = self.queues
         suffix = os.urandom(3).hex()  # drawn before the fork: both sides build the same name
         # Block signals across fork so the child cannot be hit before it installs its own handlers.
@@ -362,9 +412,13 @@ class Supervisor:
                 pid = os.fork()
             except OSError:
                 self.slots.give_back(slot)
+                if self.counts is not None:
+                    self.counts.fold(slot)
                 raise
             if pid == 0:
                 try:
+                    if self.exporter is not None:
+                        self.exporter.forget_in_child()
                     os.setpgid(0, 0)  # its own group: a kill reaches what its job started too
                     run_in_child(self._new_worker(queues, slot, consumer_name(os.getpid(), suffix)))
                 finally:  # a child must never return into the supervisor's loop
@@ -382,7 +436,10 @@ class Supervisor:
         view = self.slots.read(record.slot)
         running = self.slots.running(record.slot) if view.pid == record.pid else None  # exact: it is dead
         self._recover_jobs_of(record, running)
-        described = describe_exit(status, oom_killed=self._oom_killed(status), job=self._running_job(record, view, running))
+        oom_killed = self._oom_killed(status)
+        described = describe_exit(status, oom_killed=oom_killed, job=self._running_job(record, view, running))
+        if self.counts is not None:  # before the slot can be reused: its counts are kept
+            self.counts.fold(record.slot)
         self.slots.give_back(record.slot)
         booted = view.pid == record.pid
         if not booted and os.WIFEXITED(status) and os.WEXITSTATUS(status) == settings.EXIT_BOOT_FAILED:
@@ -390,6 +447,8 @@ class Supervisor:
             self.exit_status = settings.EXIT_BOOT_FAILED
             self._running = False
             return
+        if self._running and not record.retiring:  # it is replaced
+            self.restarts[record.kill_code or restart_reason(status, oom_killed)] += 1
         if record.killed_for:
             log.warning("worker %d was killed by the supervisor: %s", record.pid, record.killed_for)
         elif not self._running or record.retiring:
@@ -433,7 +492,7 @@ class Supervisor:
         (its slot says which) charged a delivery, the rest of its batch uncharged."""
         if record.timed_out is not None:
             queue, entry_id, limit_s = record.timed_out
-            self.maintenance.request(partial(settle_killed_job, queue, entry_id, limit_s))
+            self.maintenance.request(partial(settle_killed_job, queue, entry_id, limit_s, self._own_counts))
         charged = None
         if running is not None and 0 <= running[0] < len(record.queues):
             charged = (record.queues[running[0]].keys.stream, running[1])
@@ -514,8 +573,9 @@ class Supervisor:
         for pid in list(self._workers):
             self._signal(pid, signum)
 
-    def _kill(self, record: WorkerProcess, reason: str) -> None:
+    def _kill(self, record: WorkerProcess, reason: str, code: str) -> None:
         record.killed_for = reason
+        record.kill_code = code
         self._signal(record.pid, signal.SIGKILL)
 
     @staticmethod
@@ -555,9 +615,10 @@ def _tell(pid: int, signum: int) -> None:
         pass
 
 
-def settle_killed_job(queue: Queue, entry_id: str, limit_s: float) -> None:
+def settle_killed_job(queue: Queue, entry_id: str, limit_s: float, counts: CountWriter | None = None) -> None:
     """A job whose worker was killed for its hard time limit: a failed attempt (retried or
-    dead-lettered by its task's policy), with the reason recorded."""
+    dead-lettered by its task's policy), with the reason recorded (and counted in the
+    supervisor's own region of the metrics table, ``counts``, when metrics are on)."""
     jobs, _malformed = read_entry(queue, entry_id)
     if not jobs:
         return  # settled meanwhile, or malformed (the claimer dead-letters those)
@@ -566,7 +627,7 @@ def settle_killed_job(queue: Queue, entry_id: str, limit_s: float) -> None:
     task = queue.tasks.get(entry[3])
     events = EventBatch(queue.prefix) if queue.events else None
     outbox = Outbox()
-    hooks = hooks_for(queue, events, outbox)
+    hooks = hooks_for(queue, events, outbox, counts=counts)
     if task is None:
         dead_letter(queue, entry, f"unknown task {entry[3]!r}: no imported queue declares it", error, hooks)
     else:
@@ -607,6 +668,20 @@ def describe_exit(status: int, *, oom_killed: bool | None = None, job: str = "")
             hint = _SIGNAL_HINTS.get(signum, "")  # type: ignore[call-overload]
         return f"killed by {name}{while_running}" + (f" ({hint})" if hint else "")
     return f"exited with status {os.WEXITSTATUS(status)}{while_running}"
+
+
+def restart_reason(status: int, oom_killed: bool | None) -> str:
+    """The reason label of a worker that ended on its own and was replaced: ``recycled``
+    (it left with status 0: --max-jobs/--max-memory-per-worker), ``oom``, the signal's name
+    (``SIGSEGV``, ``SIGKILL``) or ``exit_<status>``; a bounded set. (A worker the supervisor
+    killed is counted by why: ``time_limit``, ``hung``, ``cancel_grace``.)"""
+    if os.WIFSIGNALED(status):
+        if oom_killed:
+            return "oom"
+        signum = os.WTERMSIG(status)
+        return signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else f"signal_{signum}"
+    code = os.WEXITSTATUS(status)
+    return "recycled" if code == 0 else f"exit_{code}"
 
 
 def oom_kill_count() -> int | None:

@@ -15,7 +15,7 @@ import socket
 import time
 from collections.abc import Sequence
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 from redis.exceptions import ConnectionError, RedisError, TimeoutError
@@ -34,6 +34,9 @@ from .settle import dead_letter, dead_letter_malformed, fail_attempt, settle_can
 from .slots import SlotWriter
 from .time_limit import soft_time_limit
 from .wire import Wire
+
+if TYPE_CHECKING:
+    from .metrics.counts import CountWriter
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,7 @@ class Worker:
         max_jobs: int | None = None,
         max_memory_mb: int | None = None,
         slot: SlotWriter | None = None,
+        counts: CountWriter | None = None,
     ) -> None:
         if not queues:
             raise ConfigurationError("a worker needs at least one queue")
@@ -72,6 +76,8 @@ class Worker:
         self.max_jobs = None if max_jobs is None else count_setting("--max-jobs-per-worker", max_jobs, 1)
         self.max_memory_mb = None if max_memory_mb is None else count_setting("--max-memory-per-worker", max_memory_mb, 1)
         self.slot = slot
+        #: this worker's region of the supervisor's metrics table (None: metrics are off)
+        self.counts = counts
         self.jobs_done = 0
         self._by_stream = {queue.keys.stream.encode(): queue for queue in self.queues}
         self._queue_index = {queue.keys.stream.encode(): index for index, queue in enumerate(self.queues)}
@@ -82,8 +88,13 @@ class Worker:
         }
         #: What hooks write to the server, sent with the worker's next round trip (qrun.hooks).
         self._outbox = Outbox()
-        #: The hooks each stream's jobs run with (qrun.hooks): one per feature that is on.
-        self._hooks: dict[bytes, tuple[JobHooks, ...]] = self._make_hooks("")
+        #: The hooks each stream's jobs run with (qrun.hooks): one per feature that is on;
+        #: those called when a job starts and succeeds, and those called when one fails.
+        self._hooks: dict[bytes, tuple[JobHooks, ...]] = {}
+        self._settle_hooks: dict[bytes, tuple[JobHooks, ...]] = {}
+        if counts is not None:  # metrics on: the jobs of each batch are counted around it
+            self._run_batch = counts.batches().wrap(self._run_batch, lambda: self._started)  # type: ignore[method-assign, assignment]
+        self._make_hooks("")
         self._describe_jobs = True  # write each job into the slot (set per batch by _run_batch)
         self._shortest_visibility_s = min(queue.visibility_timeout_s for queue in self.queues)
         self._stored_settings = SettingsWatcher(self.queues, settings.SETTINGS_CHECK_INTERVAL_S)
@@ -113,7 +124,7 @@ class Worker:
         if self.consumer is None:
             self.consumer = consumer_name(os.getpid())
         _set_consumer(self.consumer)
-        self._hooks = self._make_hooks(self.consumer)
+        self._make_hooks(self.consumer)
         for queue in self.queues:
             queue.ensure_group()
         self._close_schedstat()  # opened again, lazily, by this process (it may be a forked child)
@@ -129,10 +140,13 @@ class Worker:
         if self.max_memory_mb is not None:
             self._memory_limit_bytes = int(self.max_memory_mb * jitter * 1024 * 1024)
 
-    def _make_hooks(self, consumer: str) -> dict[bytes, tuple[JobHooks, ...]]:
-        return {
-            stream: hooks_for(self._by_stream[stream], events, self._outbox, consumer)
+    def _make_hooks(self, consumer: str) -> None:
+        self._settle_hooks = {
+            stream: hooks_for(self._by_stream[stream], events, self._outbox, consumer, self.counts)
             for stream, events in self._events.items()
+        }
+        self._hooks = {
+            stream: tuple(hook for hook in hooks if hook.every_job) for stream, hooks in self._settle_hooks.items()
         }
 
     def request_stop(self) -> None:
@@ -217,7 +231,7 @@ class Worker:
         held = self._wire.held_cancelled
         while held:
             job = held[0]
-            settle_cancelled(self._by_stream[job[0]], job, self._hooks[job[0]], interrupted=False)
+            settle_cancelled(self._by_stream[job[0]], job, self._settle_hooks[job[0]], interrupted=False)
             held.pop(0)
 
     def _cancelled_before_start(self, entry: tuple[Any, ...]) -> bool:
@@ -454,7 +468,7 @@ class Worker:
         task = queue.tasks.get(task_name)
         if task is None:
             reason = f"unknown task {task_name!r}: no imported queue declares it"
-            dead_letter(queue, entry, reason, None, self._hooks[stream])
+            dead_letter(queue, entry, reason, None, self._settle_hooks[stream])
             return
         limits = task.limits
         hooks = self._hooks[stream]
@@ -480,7 +494,7 @@ class Worker:
             finally:
                 self._in_job = None
         except Exception as error:  # the job's failure, never the worker's
-            fail_attempt(queue, task, entry, error, hooks)
+            fail_attempt(queue, task, entry, error, self._settle_hooks[stream])
         else:
             # Hooks first: what they write goes ahead of the ack (qrun.hooks.Outbox); one may
             # settle the job itself (a result recorded and acked in one script).

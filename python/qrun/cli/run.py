@@ -12,8 +12,9 @@ import click
 from .. import settings
 from ..app_loader import AppLoader
 from ..errors import ConfigurationError
+from ..metrics import MetricsError
 from ..supervisor import Supervisor
-from .options import remember_servers
+from .options import OneLineError, remember_servers
 
 
 @click.command()
@@ -31,6 +32,10 @@ from .options import remember_servers
               help="Replace a worker, between jobs, once its RSS passes about MIB mebibytes.")
 @click.option("--hung-worker-timeout", type=float, default=settings.HUNG_WORKER_S, show_default=True,
               metavar="SECONDS", help="Replace an idle worker that has not polled the server for this long.")
+@click.option("--metrics-port", type=click.IntRange(min=0, max=65535), default=None, metavar="PORT",
+              help="Serve Prometheus metrics on http://HOST:PORT/metrics (needs: pip install 'qrun[metrics]').")
+@click.option("--metrics-host", default="0.0.0.0", show_default=True, metavar="HOST",
+              help="The address --metrics-port listens on.")
 def run(
     targets: tuple[str, ...],
     workers: int,
@@ -40,6 +45,8 @@ def run(
     max_jobs_per_worker: int | None,
     max_memory_per_worker: int | None,
     hung_worker_timeout: float,
+    metrics_port: int | None,
+    metrics_host: str,
 ) -> None:
     """Run workers for the queue(s) named by MODULE:ATTRIBUTE (e.g. app:queue).
 
@@ -68,7 +75,11 @@ def run(
             max_memory_per_worker_mb=max_memory_per_worker,
             hung_worker_s=hung_worker_timeout,
             reload=loader.reload,
+            metrics_port=metrics_port,
+            metrics_host=metrics_host,
         )
+    except MetricsError as error:  # the extra is missing or the port cannot be bound: one line, nothing started
+        raise OneLineError(str(error)) from None
     except ConfigurationError as error:
         raise click.UsageError(str(error)) from None
     remember_servers(queue.url for queue in queues)  # named if they cannot be reached
