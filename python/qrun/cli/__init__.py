@@ -121,9 +121,10 @@ from .demo import demo  # noqa: E402
 from .events import events  # noqa: E402
 from .admin import ack, extend, health, pop, push, queue  # noqa: E402
 from .jobs import cancel, job  # noqa: E402
+from .top import top  # noqa: E402
 from .dead import dead  # noqa: E402
 from .queues import stats  # noqa: E402
 from .run import run  # noqa: E402
 from .workers import workers  # noqa: E402
 
-_register(run, demo, stats, dead, workers, events, job, cancel, queue, push, pop, ack, extend, health)
+_register(run, demo, stats, dead, workers, events, job, cancel, queue, push, pop, ack, extend, health, top)
