@@ -137,6 +137,8 @@ def pop(queue: Queue, count: int = 1, visibility_timeout_s: float | None = None,
     hidden_s = queue.visibility_timeout_s if visibility_timeout_s is None else visibility_timeout_s
     if not hidden_s >= 1:
         raise ConfigurationError(f"visibility timeout must be >= 1 second, got {hidden_s!r}")
+    # The claimer takes back entries idle past the queue's timeout: a shorter one cannot hide less.
+    hidden_s = max(hidden_s, queue.visibility_timeout_s)
     queue.ensure_group()
     reply: Any = queue.redis.xreadgroup(
         settings.CONSUMER_GROUP, consumer or consumer_for_cli(), {queue.keys.stream: ">"}, count=count
