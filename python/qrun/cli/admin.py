@@ -182,7 +182,9 @@ def push(name: str, task: str, args_json: str, kwargs_json: str, delay: float | 
         job = target.enqueue(task, *args, **kwargs) if delay is None else target.enqueue_in(delay, task, *args, **kwargs)
     except (ConfigurationError, PayloadError) as error:
         raise OneLineError(str(error), exit_code=2) from None
-    click.echo(f"{job.id}" + (f"  (due in {delay:g}s)" if delay else ""))
+    click.echo(job.id)  # alone on stdout, so ID=$(qrun push ...) works
+    if delay:
+        click.echo(f"due in {delay:g}s", err=True)
 
 
 def _json_argument(option: str, text: str, kind: type) -> Any:
