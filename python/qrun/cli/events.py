@@ -29,7 +29,7 @@ _EVENT_WIDTH = len("succeeded")
 #: Printed on stderr once subscribed: events are off unless a queue asks (settings.DEFAULT_EVENTS).
 NOTE = (
     "only queues created with qrun.Queue(..., events=True) publish events (off by default); "
-    "jobs of other queues show nothing here"
+    "jobs of other queues show only progress and cancellation here"
 )
 
 
