@@ -1,7 +1,8 @@
-"""Where a qrun worker's time goes: ``python -m benches.profile_worker [JOBS] [--results]``.
+"""Where a qrun worker's time goes: ``python -m benches.profile_worker [JOBS] [--results] [--cumulative]``.
 
 ``--results`` runs the no-op job of the results-on app (benches.apps.qrun_results_app: every
-job's record and outcome kept) instead of the results-off one.
+job's record and outcome kept) instead of the results-off one; ``--cumulative`` sorts by
+cumulative time (the top 30) instead of own time (the top 14).
 
 Starts a valkey-server, enqueues JOBS no-op jobs, runs one Worker in this process under
 cProfile until every job is marked, and prints the top functions by own time. One process,
@@ -54,7 +55,10 @@ def main() -> None:
         elapsed = time.perf_counter() - started
         kind = "results on" if keep_results else "results off"
         print(f"{jobs:,} jobs ({kind}) in {elapsed:.2f}s under cProfile = {jobs / elapsed:,.0f} jobs/s (one worker)\n")
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(14)
+        if "--cumulative" in sys.argv[1:]:
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+        else:
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(14)
     finally:
         server.stop()
         for entry in os.scandir(directory):

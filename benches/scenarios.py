@@ -196,15 +196,18 @@ def _memory(process: psutil.Process) -> tuple[float, float]:
 
 
 RESULT_WAIT_S = 10.0  #: the most one round trip may take before the run fails
-RESULT_GAP_S = 0.01  #: between round trips, as between latency probes: the workers idle
+#: Pauses between round trips: 10 ms, as between latency probes (every process has gone
+#: idle when the next job comes), and none (back to back: the next job follows the result).
+RESULT_GAPS_S = ((0.01, "idle, 10 ms apart"), (0.0, "back to back"))
 
 
 def results(url: str, systems: list[System], plan: Plan, workers: int = 2) -> list[Figure]:
     """Issue 9: what keeping results costs and how fast a caller gets a return value.
 
-    - **result round trip** with idle workers: ``plan.result_probes`` jobs one at a time, each
-      timed from before the enqueue to having the return value in this process, through each
-      system's own result API (benches/systems: ``result_clients``), and the raw floor;
+    - **result round trip**, one job at a time on idle workers: ``plan.result_probes`` jobs
+      10 ms apart, then as many back to back, each timed from before the enqueue to having the
+      return value in this process, through each system's own result API (benches/systems:
+      ``result_clients``), and the raw floor;
     - **end to end with results on** (qrun): the rows of ``end_to_end`` (same sizes, same
       workers), on a queue that keeps every job's result, as "qrun, results on".
     """
@@ -212,13 +215,16 @@ def results(url: str, systems: list[System], plan: Plan, workers: int = 2) -> li
     clients: list[Any] = [client for system in systems for client in system.result_clients()]
     clients.append(raw.RawResults(url))
     for client in clients:
-        p50 = Figure("result round trip p50 (idle)", client.name, "ms", note=client.note)
-        p99 = Figure("result round trip p99 (idle)", client.name, "ms", note=client.note)
+        rows = [
+            (Figure(f"result round trip p50 ({how})", client.name, "ms", note=client.note),
+             Figure(f"result round trip p99 ({how})", client.name, "ms", note=client.note))
+            for _gap, how in RESULT_GAPS_S
+        ]
         for _ in range(plan.repeat):
-            latencies = _round_trips(url, client, plan, workers)
-            p50.values.append(statistics.median(latencies) * 1e3)
-            p99.values.append(harness.percentile(latencies, 0.99) * 1e3)
-        figures += [p50, p99]
+            for (p50, p99), latencies in zip(rows, _round_trips(url, client, plan, workers)):
+                p50.values.append(statistics.median(latencies) * 1e3)
+                p99.values.append(harness.percentile(latencies, 0.99) * 1e3)
+        figures += [figure for pair in rows for figure in pair]
     qrun_results = next((c for c in clients if c.name == "qrun"), None)
     if qrun_results is not None:
         for worker_count, jobs in plan.e2e:
@@ -233,8 +239,9 @@ def results(url: str, systems: list[System], plan: Plan, workers: int = 2) -> li
     return figures
 
 
-def _round_trips(url: str, client: Any, plan: Plan, workers: int) -> list[float]:
-    """Start the client's workers, warm them up, then time ``plan.result_probes`` round trips."""
+def _round_trips(url: str, client: Any, plan: Plan, workers: int) -> list[list[float]]:
+    """Start the client's workers, warm them up, then time ``plan.result_probes`` round trips
+    per pause of RESULT_GAPS_S (seconds each, one list per pause)."""
     with harness.mark_dir() as directory:
         harness.flush(url)
         if isinstance(client, raw.RawResults):
@@ -253,19 +260,25 @@ def _round_trips(url: str, client: Any, plan: Plan, workers: int) -> list[float]
                     last_error = error
                     time.sleep(0.1)
             time.sleep(2.0)  # every worker process has booted and is blocked waiting for work
-            latencies: list[float] = []
-            for index in range(-4 * workers, plan.result_probes):  # a few unmeasured ones first
-                if time.monotonic() > deadline or not running.alive():
-                    raise RuntimeError(f"{client.name}: {len(latencies)} of {plan.result_probes} round trips\n{running.tail()}")
-                started = time.perf_counter()
-                value = client.round_trip(index, RESULT_WAIT_S)
-                elapsed = time.perf_counter() - started
-                if value != index:
-                    raise RuntimeError(f"{client.name}: round trip {index} returned {value!r}")
-                if index >= 0:
-                    latencies.append(elapsed)
-                time.sleep(RESULT_GAP_S)
-            return latencies
+            measured = []
+            for gap_s, _how in RESULT_GAPS_S:
+                latencies: list[float] = []
+                for index in range(-4 * workers, plan.result_probes):  # a few unmeasured ones first
+                    if time.monotonic() > deadline or not running.alive():
+                        raise RuntimeError(
+                            f"{client.name}: {len(latencies)} of {plan.result_probes} round trips\n{running.tail()}"
+                        )
+                    started = time.perf_counter()
+                    value = client.round_trip(index, RESULT_WAIT_S)
+                    elapsed = time.perf_counter() - started
+                    if value != index:
+                        raise RuntimeError(f"{client.name}: round trip {index} returned {value!r}")
+                    if index >= 0:
+                        latencies.append(elapsed)
+                    if gap_s:
+                        time.sleep(gap_s)
+                measured.append(latencies)
+            return measured
         finally:
             running.stop()
 

@@ -19,5 +19,6 @@ def test_the_quick_bench_prints_a_row_for_every_scenario(subprocess_env: dict[st
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line][1:]
     scenarios = {row.split("|")[1].strip() for row in rows}
     assert {"enqueue one: p50", "bulk enqueue", "end to end, 2 workers, 20,000 jobs", "enqueue-to-start p50 (idle)",
-            "RSS per worker", "codec: decode read (per entry, batch of 500)"} <= scenarios
+            "RSS per worker", "codec: decode read (per entry, batch of 500)",
+            "result round trip p50 (idle, 10 ms apart)"} <= scenarios
     assert all(row.split("|")[3].strip() not in ("", "n/a") for row in rows), rows
