@@ -103,19 +103,35 @@ Hooks = Sequence[JobHooks]
 class Outbox:
     """Script calls hooks gathered for the worker's next round trip: ``(script, keys, args)``.
 
-    Appending and taking are each atomic under the GIL (the long-job handler may send a copy
-    while the main thread appends)."""
+    ``calls`` are appended one by one; a hook that gathers many writes into one call (one
+    script call per round trip, not per job) registers as a *source*: its ``pending()`` calls are
+    taken with the others and then ``clear()``-ed. Appending and taking are each atomic under
+    the GIL (the long-job handler may send a copy, ``peek()``, while the main thread appends)."""
 
-    __slots__ = ("calls",)
+    __slots__ = ("calls", "sources")
 
     def __init__(self) -> None:
         self.calls: list[tuple[Script, list[str], list[Any]]] = []
+        self.sources: list[Any] = []  # objects with pending() -> calls and clear()
 
     def add(self, script: Script, keys: list[str], args: list[Any]) -> None:
         self.calls.append((script, keys, args))
 
+    def add_source(self, source: Any) -> None:
+        self.sources.append(source)
+
+    @property
+    def owed(self) -> bool:
+        return bool(self.calls) or any(source.owes for source in self.sources)
+
+    def peek(self) -> list[tuple[Script, list[str], list[Any]]]:
+        return [*self.calls, *(call for source in self.sources for call in source.pending())]
+
     def take(self) -> list[tuple[Script, list[str], list[Any]]]:
         calls, self.calls = self.calls, []
+        for source in self.sources:
+            calls.extend(source.pending())
+            source.clear()
         return calls
 
     def give_back(self, calls: list[tuple[Script, list[str], list[Any]]]) -> None:

@@ -156,7 +156,7 @@ class Wire:
         for stream in taken:
             acks[stream] = []
         after, self._after = self._after, []
-        return taken, after, self._outbox.take() if self._outbox.calls else _NOTHING
+        return taken, after, self._outbox.take() if self._outbox.owed else _NOTHING
 
     def _give_back_acks(self, taken: Owed) -> None:
         """Unconfirmed: they go out again with the next round trip."""
@@ -234,7 +234,7 @@ class Wire:
         is away, ``rest`` is kept and handed back before the next read. Returns the jobs of
         ``rest`` cancelled meanwhile: left pending, for the worker to settle as cancelled."""
         try:
-            for script, keys, args in list(self._outbox.calls):  # what the acks must not overtake
+            for script, keys, args in self._outbox.peek():  # what the acks must not overtake
                 self._urgent_script(script, keys, args)
             for stream, ids in [(stream, ids[:]) for stream, ids in list(self.acks.items()) if ids]:
                 queue = self.by_stream[stream]

@@ -26,8 +26,9 @@ json_values = st.recursive(
 @given(json_values)
 def test_every_json_value_round_trips_through_a_succeeded_outcome(value: object) -> None:
     encoded = records.encode_result(value, 1_000_000)
-    outcome = json.loads(records.succeeded_outcome(encoded, 2, 123))
-    assert outcome == {"state": "succeeded", "result": value, "attempt": 2, "finished_at_ms": 123}
+    outcome = json.loads(records.succeeded_outcome(encoded, 2, 123, "app.t", 100, "w-1"))
+    assert outcome == {"state": "succeeded", "result": value, "attempt": 2, "finished_at_ms": 123,
+                       "task": "app.t", "started_at_ms": 100, "worker": "w-1"}
     assert outcome_value("j", outcome) == value
 
 

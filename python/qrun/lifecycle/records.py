@@ -51,8 +51,18 @@ def encode_result(value: Any, max_bytes: int) -> bytes:
     return result
 
 
-def succeeded_outcome(result_json: bytes, attempt: int, at_ms: int) -> bytes:
-    return b'{"state":"succeeded","result":%s,"attempt":%d,"finished_at_ms":%d}' % (result_json, attempt, at_ms)
+def succeeded_outcome(
+    result_json: bytes, attempt: int, at_ms: int, task: str = "", started_at_ms: int = 0, worker: str = ""
+) -> bytes:
+    """The outcome of a job that returned: it also carries what its record would (task,
+    start time, worker), so a fast job needs no record of its own."""
+    return b'{"state":"succeeded","result":%s,"attempt":%d,"finished_at_ms":%d,"task":%s,"started_at_ms":%d,"worker":%s}' % (
+        result_json, attempt, at_ms, _json_text(task), started_at_ms, _json_text(worker),
+    )
+
+
+def _json_text(text: str) -> bytes:
+    return json.dumps(text, ensure_ascii=False).encode()
 
 
 def error_fields(error: BaseException | None) -> dict[str, str]:
@@ -89,17 +99,18 @@ def record_call(
     return scripts.RECORD_JOB, [queue.keys.job(job_id), queue.keys.done(job_id)], [ttl, outcome, *flat]
 
 
-def finish_call(
-    queue: Queue, entry: tuple[Any, ...], ttl: int, outcome: bytes, at_ms: int
-) -> tuple[scripts.Script, list[str], list[Any]]:
-    """``(script, keys, args)`` that records a succeeded job's outcome and acks its entry in
-    one step (``finish_job.lua``)."""
-    job_id = entry[2]
-    keys = [queue.keys.job(job_id), queue.keys.done(job_id), queue.keys.stream, queue.keys.stats]
-    return scripts.FINISH_JOB, keys, [
-        settings.CONSUMER_GROUP, entry[1], ttl, outcome,
-        "state", "succeeded", "task", entry[3], "attempt", entry[6], "finished_at_ms", at_ms,
-    ]
+def finish_jobs_calls(
+    queue: Queue, finished: list[tuple[tuple[Any, ...], int, bytes, int, int]]
+) -> list[tuple[scripts.Script, list[str], list[Any]]]:
+    """``(script, keys, args)`` calls that store the outcome of each succeeded job and ack the
+    entries (``finish_jobs.lua``): one per result TTL among them (usually one); ``finished``
+    holds (entry, ttl ms, outcome JSON, finished at ms, started at ms) per job."""
+    by_ttl: dict[int, tuple[list[str], list[Any]]] = {}
+    for entry, ttl, outcome, _finished_at, _started_at in finished:
+        keys, args = by_ttl.setdefault(ttl, ([queue.keys.stream, queue.keys.stats], [settings.CONSUMER_GROUP, ttl]))
+        keys += [queue.keys.job(entry[2]), queue.keys.done(entry[2])]
+        args += [entry[1], outcome]
+    return [(scripts.FINISH_JOBS, keys, args) for keys, args in by_ttl.values()]
 
 
 def record(queue: Queue, job_id: str, ttl: int, outcome: bytes = b"", **fields: Any) -> None:

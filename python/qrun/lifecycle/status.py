@@ -206,8 +206,9 @@ def _common(record: dict[str, str]) -> dict[str, Any]:
 
 def _settled(queue: Queue, job_id: str, record: dict[str, str], outcome: dict[str, Any]) -> JobStatus:
     known = _common(record)
-    known["attempt"] = outcome.get("attempt", known["attempt"])
-    known["finished_at_ms"] = outcome.get("finished_at_ms", known["finished_at_ms"])
+    for name in ("attempt", "finished_at_ms", "task", "started_at_ms", "worker"):  # the outcome says it last
+        if outcome.get(name) not in (None, "", 0):
+            known[name] = outcome[name]
     state = outcome.get("state", "unknown")
     return JobStatus(
         job_id, queue.name, state, **known,

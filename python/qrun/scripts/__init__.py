@@ -67,7 +67,7 @@ RECORD_JOB = SCRIPTS["record_job"]
 CANCEL = SCRIPTS["cancel"]
 SETTLE_CANCELLED = SCRIPTS["settle_cancelled"]
 FIND_ENTRY = SCRIPTS["find_entry"]
-FINISH_JOB = SCRIPTS["finish_job"]
+FINISH_JOBS = SCRIPTS["finish_jobs"]
 SETTINGS_WRITE = SCRIPTS["settings_write"]
 REQUEUE = SCRIPTS["requeue"]
 
