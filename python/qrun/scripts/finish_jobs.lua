@@ -4,7 +4,7 @@ carries every tracked job a worker finished since its last round trip.
 
 KEYS[1]  {prefix:queue}:stream     (stream)  the jobs' entries
 KEYS[2]  {prefix:queue}:stats      (hash)    "succeeded" grows by the number acked
-KEYS[3], KEYS[4], ...  {prefix:queue}:job:<id> (hash), {prefix:queue}:done:<id> (list): a pair per job
+KEYS[3..] {prefix:queue}:job:<id> (hash) and {prefix:queue}:done:<id> (list), a pair per job
 ARGV[1]  consumer group
 ARGV[2]  time to live of the outcomes (and of any record the jobs have), ms
 ARGV[3..] two values per job, in KEYS order: entry id, outcome JSON (which carries the job's
