@@ -18,6 +18,8 @@ from redis.exceptions import ResponseError
 
 from . import codec, queue_settings, scripts, settings
 from .errors import ConfigurationError, QrunError
+from .connection import text as _text
+from .job import hold
 from .lifecycle.status import queue_names
 from .queue import Queue
 
@@ -180,8 +182,7 @@ def extend(queue: Queue, receipt: str, seconds: float) -> int:
     until_ms = int(time.time() * 1000 + seconds * 1000)
     owner = _text(pending[0]["consumer"])
     with queue.redis.pipeline(transaction=True) as pipe:
-        pipe.zadd(queue.keys.leases, {receipt: until_ms}, gt=True)
-        pipe.xclaim(queue.keys.stream, settings.CONSUMER_GROUP, owner, 0, [receipt], justid=True)
+        hold(pipe, queue, receipt, owner, until_ms)
         pipe.execute()
     return until_ms
 
@@ -197,6 +198,3 @@ def _json(text: str) -> Any:
     except (ValueError, TypeError):
         return text
 
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -22,6 +22,11 @@ from .settings import DEFAULT_URL, URL_ENV_VAR
 T = TypeVar("T")
 
 _SCHEMES = ("redis", "rediss", "unix")
+
+
+def text(value: Any) -> str:
+    """A reply value as text (bytes decoded as UTF-8, undecodable bytes replaced)."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def resolve_url(url: str | None) -> str:

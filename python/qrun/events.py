@@ -162,6 +162,18 @@ class EventBatch:
                 raise reply
 
 
+def publish_one(client: redis.Redis, prefix: str, event: str, queue: str, job_id: str, task: str, attempt: int,
+                **extra: object) -> None:
+    """Publish one event now, best effort (a lost event is only a lost event): for the rare
+    ones that go out on every queue (``cancelled``)."""
+    batch = EventBatch(prefix)
+    batch.add(event, queue, job_id, task, attempt, **extra)
+    try:
+        batch.publish(client)
+    except redis.RedisError:
+        pass
+
+
 def _commands(
     items: list[tuple[str, str, str, str, int, int, dict[str, object] | None]], all_name: bytes, job_prefix: bytes
 ) -> Iterable[tuple[object, ...]]:

@@ -91,8 +91,7 @@ class Job:
         queue = self._queue
         until_ms = time.time_ns() // 1_000_000 + int(seconds * 1000)
         with queue.redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(queue.keys.leases, {self.entry_id: until_ms}, gt=True)
-            pipe.xclaim(queue.keys.stream, settings.CONSUMER_GROUP, _consumer, 0, [self.entry_id], justid=True)
+            hold(pipe, queue, self.entry_id, _consumer, until_ms)
             pipe.execute()
 
     def progress(self, fraction: float | None = None, note: str | None = None, **fields: Any) -> bool:
@@ -108,6 +107,14 @@ class Job:
         if self._queue is None or _consumer is None:
             raise RuntimeError("Job.progress() works only inside a job a qrun worker is running")
         return report(self._queue, self, _consumer, fraction, note, fields)
+
+
+def hold(pipe: Any, queue: Queue, entry_id: str, consumer: str, until_ms: int) -> None:
+    """Add to ``pipe`` what keeps a pending entry hidden until ``until_ms``: a lease the
+    claimer respects, and an idle reset (XCLAIM to its owner ``consumer``, JUSTID: neither the
+    owner nor the delivery count changes). Used by ``extend``, ``progress`` and ``qrun extend``."""
+    pipe.zadd(queue.keys.leases, {entry_id: until_ms}, gt=True)
+    pipe.xclaim(queue.keys.stream, settings.CONSUMER_GROUP, consumer, 0, [entry_id], justid=True)
 
 
 #: (queue, decoded entry) of the running job; the Job is built only when asked for, so the

@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 
 from . import scripts
 from .checks import count_setting, seconds_setting
+from .connection import text as _text
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -196,6 +197,3 @@ def refresh(queue: Queue, *, quiet: bool = False) -> list[str]:
         log.info("queue %s: settings version %d applied: %s", queue.name, version, ", ".join(changed))
     return changed
 
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

@@ -12,12 +12,10 @@ import time
 import traceback
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from . import codec, scripts, settings
 from .backoff import retry_delay_s
 from .errors import JobCancelled, ResultError, Retry
-from .events import EventBatch
+from .events import publish_one
 from .hooks import Hooks, call
 from .lifecycle.records import settle_cancelled_call
 from .queue import Queue
@@ -81,22 +79,12 @@ def settle_cancelled(queue: Queue, entry: Entry, hooks: Hooks = (), *, interrupt
     if hooks:
         call(hooks, "cancelled", queue.name, entry, interrupted)
     if not queue.events:  # cancels are rare: their event goes out even on a queue without events=True
-        publish_one(queue, "cancelled", job_id, task_name, attempt, interrupted=interrupted)
+        publish_one(queue.redis, queue.prefix, "cancelled", queue.name, job_id, task_name, attempt, interrupted=interrupted)
     if (task := queue.tasks.get(task_name)) is not None and task.unique is not None:
         task.release_unique(job_id, args, kwargs)
     log.warning("job %s (%s) attempt %d cancelled%s", job_id, task_name, attempt,
                 " while running" if interrupted else " before it started")
     return True
-
-
-def publish_one(queue: Queue, event: str, job_id: str, task_name: str, attempt: int, **extra: object) -> None:
-    """Publish one lifecycle event now (best effort: a lost event is only a lost event)."""
-    batch = EventBatch(queue.prefix)
-    batch.add(event, queue.name, job_id, task_name, attempt, **extra)
-    try:
-        batch.publish(queue.redis)
-    except RedisError as error:
-        log.debug("could not publish %s of job %s: %s", event, job_id, error)
 
 
 def settle_cancelled_entry(queue: Queue, entry_id: str, hooks: Hooks = ()) -> bool:

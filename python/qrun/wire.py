@@ -282,11 +282,6 @@ class Wire:
             self._urgent = make_raw_connection(self._side)
         return self._urgent
 
-    def urgent_script(self, script: scripts.Script, keys: list[str], args: list[Any]) -> Any:
-        """Run one script now on the urgent connection (the signal handlers' own: the main
-        one may be mid-command), loading it once if the server lost it."""
-        return self._urgent_script(script, keys, args)
-
     def _urgent_script(self, script: scripts.Script, keys: list[str], args: list[Any]) -> Any:
         """Run one script on the urgent connection, loading it once if the server lost it."""
         connection = self._urgent_connection()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from .. import scripts, settings
 from ..errors import QrunError
-from ..events import EventBatch
+from ..events import publish_one
 from ..keys import validate_job_id
 from . import records
 from .status import locate, not_found, read_record
@@ -89,9 +89,8 @@ def cancel(queue: Queue, job_id: str) -> CancelResult:
         if reply == "cancelled":
             was = "queued" if kind == "entry" else ("retrying" if attempt > 1 else "scheduled")
             free_unique_claim(queue, job_id, where.fields)
-            events = EventBatch(queue.prefix)  # on every queue: cancels are rare
-            events.add("cancelled", queue.name, job_id, task or "?", attempt, interrupted=False)
-            events.publish(queue.redis)
+            # on every queue: cancels are rare
+            publish_one(queue.redis, queue.prefix, "cancelled", queue.name, job_id, task or "?", attempt, interrupted=False)
             return CancelResult(job_id, True, was, f"job {job_id} cancelled ({was}): it will never run")
         if reply == "cancelling":
             return CancelResult(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .. import settings
 from ..errors import ConfigurationError, PayloadError
 from ..events import all_channel, encode_event, job_channel
+from ..job import hold
 from . import records
 
 if TYPE_CHECKING:
@@ -56,8 +57,7 @@ def report(queue: Queue, job: Job, consumer: str, fraction: float | None, note: 
     with queue.redis.pipeline(transaction=True) as pipe:
         pipe.hset(queue.keys.job(job.id), items=record)
         pipe.pexpire(queue.keys.job(job.id), int(settings.JOB_RECORD_TTL_S * 1000))
-        pipe.zadd(queue.keys.leases, {job.entry_id: lease_until}, gt=True)
-        pipe.xclaim(queue.keys.stream, settings.CONSUMER_GROUP, consumer, 0, [job.entry_id], justid=True)
+        hold(pipe, queue, job.entry_id, consumer, lease_until)
         pipe.publish(job_channel(queue.prefix, job.id), event)
         pipe.publish(all_channel(queue.prefix), f"[{event}]")
         pipe.execute()

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import ResponseError
 
 from .. import scripts, settings
+from ..connection import text as _text
 from ..errors import JobNotFound
 from ..keys import validate_job_id
 
@@ -81,9 +82,6 @@ class Location:
     pending: tuple[str, int] | None = None  #: entry: (consumer, deliveries) if a worker holds it
     due_at_ms: int | None = None
 
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _int(value: Any) -> int | None:
